@@ -1,0 +1,48 @@
+"""The ``covid-ct`` command line: one module per subcommand, each calling the Python API.
+
+Each subcommand module defines ``register(subparsers)``, which adds its parser and sets
+``handler`` to a function ``(args) -> int`` returning the exit code. Errors the library
+expects (:class:`~covid_ct_scan_images.errors.DatasetError`) become one clear message and
+exit code 1 (usage errors: 2); ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+#: Subcommand modules, in the order ``--help`` lists them.
+SUBCOMMANDS = ("prepare", "demo")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the top-level parser with every subcommand registered."""
+    parser = argparse.ArgumentParser(
+        prog="covid-ct",
+        description="Build, check and publish the COVID-19-CT SCAN IMAGES dataset (chest radiographs, not CT).",
+    )
+    parser.add_argument("--debug", action="store_true", help="show Python tracebacks for errors")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in SUBCOMMANDS:
+        importlib.import_module(f"{__name__}.{name}").register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``covid-ct`` with ``argv`` and return its exit code."""
+    from ..errors import DatasetError, UsageError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except DatasetError as error:
+        if args.debug:
+            raise
+        print(f"covid-ct {args.command}: error: {error}", file=sys.stderr)
+        return 2 if isinstance(error, UsageError) else 1
+    except KeyboardInterrupt:
+        print(f"covid-ct {args.command}: interrupted", file=sys.stderr)
+        return 130
