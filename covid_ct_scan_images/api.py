@@ -1,0 +1,72 @@
+"""The Python entry points: build (or reuse) the dataset and return it with its report."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import datasets
+
+from .builder import DATASET_NAME, MANIFEST_FILENAME, REPORT_FILENAME, CovidCTScanImages, saved_report
+from .report import Report
+
+
+@dataclass
+class PreparedDataset:
+    """A built dataset, where its cache is, its check report and whether the cache was reused."""
+
+    dataset: datasets.DatasetDict
+    cache_dir: Path
+    report: Report
+    reused: bool
+
+    @property
+    def manifest_path(self) -> Path:
+        """The split manifest saved next to the cache."""
+        return self.cache_dir / MANIFEST_FILENAME
+
+    @property
+    def report_path(self) -> Path:
+        """The check report (JSON) saved next to the cache."""
+        return self.cache_dir / REPORT_FILENAME
+
+
+def prepare(
+    data_dir: str | os.PathLike[str] | None = None,
+    config: str = "default",
+    cache_dir: str | os.PathLike[str] | None = None,
+    **options: object,
+) -> PreparedDataset:
+    """Build the dataset from the raw download (or reuse the cache when the input is unchanged).
+
+    ``data_dir`` is the dataset folder, a folder containing it, or the downloaded ``.zip``; when
+    omitted, ``$COVID_CT_DATA_DIR`` and then ``~/.cache/covid_ct_scan_images/manual`` are used.
+    ``options`` are the fields of :class:`~covid_ct_scan_images.plan.BuildOptions` (``strict``,
+    ``label_source``, ``splits_manifest``, ``name_column``, ``label_column``, ``full_decode``,
+    ``max_image_pixels``).
+    """
+    builder = CovidCTScanImages(
+        config_name=config,
+        data_dir=None if data_dir is None else os.fspath(data_dir),
+        cache_dir=None if cache_dir is None else os.fspath(cache_dir),
+        **options,
+    )
+    built = Path(builder.cache_dir)
+    reused = (built / datasets.config.DATASET_INFO_FILENAME).exists()
+    builder.download_and_prepare()
+    report = Report.from_dict(saved_report(built))
+    return PreparedDataset(dataset=builder.as_dataset(), cache_dir=built, report=report, reused=reused)
+
+
+def load_dataset(
+    data_dir: str | os.PathLike[str] | None = None,
+    config: str = "default",
+    cache_dir: str | os.PathLike[str] | None = None,
+    **options: object,
+) -> datasets.DatasetDict:
+    """Return the dataset as a ``datasets.DatasetDict`` (see :func:`prepare` for the arguments)."""
+    return prepare(data_dir, config=config, cache_dir=cache_dir, **options).dataset
+
+
+__all__ = ["DATASET_NAME", "PreparedDataset", "load_dataset", "prepare"]

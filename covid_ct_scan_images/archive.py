@@ -1,0 +1,117 @@
+"""Extract the downloaded ``.zip`` safely into the library's own working folder.
+
+Nothing is ever written outside that folder: members with absolute paths or ``..`` parts
+(zip-slip), symbolic links, encrypted members and zips inside the zip are skipped and listed.
+File names stored without the UTF-8 flag (as Chinese Windows writes them, in GBK) are decoded.
+Extraction goes to a temporary folder renamed into place at the end, so an interrupted
+extraction is never mistaken for a complete one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import stat
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from .errors import DatasetError
+
+_UTF8_FLAG = 0x800
+_ENCRYPTED_FLAG = 0x1
+
+
+@dataclass
+class ExtractedZip:
+    """Where a zip was extracted, what was skipped (member name, reason) and other notes."""
+
+    folder: Path
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def decode_member_name(info: zipfile.ZipInfo) -> str:
+    """Return the member's real name, decoding GBK names that zipfile read as cp437."""
+    if info.flag_bits & _UTF8_FLAG:
+        return info.filename
+    try:
+        raw = info.filename.encode("cp437")
+    except UnicodeEncodeError:
+        return info.filename
+    for encoding in ("utf-8", "gbk"):
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return info.filename
+
+
+def _unsafe_reason(name: str, info: zipfile.ZipInfo) -> str | None:
+    posix = PurePosixPath(name.replace("\\", "/"))
+    if posix.is_absolute() or (posix.parts and posix.parts[0].endswith(":")):
+        return "absolute path in the zip (would be written outside the extraction folder); skipped"
+    if ".." in posix.parts:
+        return "path with '..' in the zip (would be written outside the extraction folder); skipped"
+    if stat.S_ISLNK(info.external_attr >> 16):
+        return "symbolic link in the zip; skipped (links could point outside the extraction folder)"
+    if info.flag_bits & _ENCRYPTED_FLAG:
+        return "encrypted (password-protected) zip member; skipped: extract it yourself and pass the folder"
+    if posix.suffix.lower() == ".zip":
+        return "zip inside the zip; not extracted: extract it yourself and pass the folder"
+    return None
+
+
+def _archive_key(path: Path) -> str:
+    status = path.stat()
+    identity = f"{path.resolve()}|{status.st_size}|{status.st_mtime_ns}"
+    return hashlib.sha256(identity.encode("utf-8")).hexdigest()[:16]
+
+
+def extract_zip(path: Path, work_dir: Path) -> ExtractedZip:
+    """Extract ``path`` under ``work_dir`` (reused when the same zip was extracted before)."""
+    target = work_dir / f"{path.stem}-{_archive_key(path)}"
+    report_file = target / ".skipped.tsv"
+    if target.is_dir():
+        skipped = []
+        if report_file.exists():
+            for line in report_file.read_text(encoding="utf-8").splitlines():
+                name, reason = line.split("\t", 1)
+                skipped.append((name, reason))
+        return ExtractedZip(folder=target, skipped=skipped, notes=[f"reused earlier extraction {target}"])
+    work_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".extracting-", dir=work_dir))
+    extracted = ExtractedZip(folder=target)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for info in archive.infolist():
+                name = decode_member_name(info)
+                if name != info.filename:
+                    extracted.notes.append(f"zip member name decoded from a legacy encoding: {name}")
+                reason = _unsafe_reason(name, info)
+                if reason is not None:
+                    extracted.skipped.append((name, reason))
+                    continue
+                destination = (staging / name.replace("\\", "/")).resolve()
+                if not destination.is_relative_to(staging.resolve()):
+                    extracted.skipped.append((name, "resolves outside the extraction folder; skipped"))
+                    continue
+                if info.is_dir():
+                    destination.mkdir(parents=True, exist_ok=True)
+                    continue
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                with archive.open(info) as source, open(destination, "wb") as sink:
+                    shutil.copyfileobj(source, sink)
+        (staging / report_file.name).write_text(
+            "".join(f"{name}\t{reason}\n" for name, reason in extracted.skipped), encoding="utf-8"
+        )
+        staging.rename(target)
+    except (zipfile.BadZipFile, OSError, RuntimeError) as error:
+        raise DatasetError(
+            f"{path}: cannot extract the zip archive ({error}). Re-download it or extract it yourself."
+        ) from error
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return extracted

@@ -1,0 +1,193 @@
+"""The ``datasets`` builder: configs, features, version and citation, and the examples it writes.
+
+The builder is declarative: finding, checking and splitting the images is
+:func:`covid_ct_scan_images.plan.plan_dataset`; the builder only turns the plan into Arrow rows
+(original file bytes embedded) and saves the split manifest and the check report beside them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import datasets
+
+from .errors import DatasetError
+from .fingerprint import input_fingerprint
+from .inventory import DEFAULT_MAX_IMAGE_PIXELS
+from .layout import CLASS_NAMES, HOMEPAGE
+from .locate import MANUAL_DOWNLOAD_INSTRUCTIONS, locate, resolve_data_dir
+from .plan import BuildOptions, DatasetPlan, PlannedImage, plan_dataset
+from .splits import SPLIT_NAMES, manifest_text
+
+#: Name the dataset is known by (``datasets.load_dataset("covid_ct_scan_images")``).
+DATASET_NAME = "covid_ct_scan_images"
+
+#: Dataset version. Any change to split membership is a major bump (see README, "Changelog").
+DATASET_VERSION = "1.0.0"
+
+#: Files saved next to the Arrow cache of every build.
+MANIFEST_FILENAME = "splits_manifest.csv"
+REPORT_FILENAME = "audit_report.json"
+
+_DESCRIPTION = """\
+Chest radiographs (X-ray, not CT despite the name) from the Tianchi "COVID-19-CT SCAN IMAGES"
+dataset (93666): 58 COVID-19 positive images from Cohen et al.'s covid-chestxray-dataset (adults,
+many hospitals and publications) and 1342 negative images, all but one from Kermany et al. 2018
+(children aged 1-5, one hospital). The label coincides with source and age: a model can score
+high by learning the source rather than the disease. Not for clinical use.
+"""
+
+_CITATION = """\
+@misc{tianchi93666,
+  title = {COVID-19-CT SCAN IMAGES},
+  howpublished = {Tianchi, Alibaba Cloud, dataset 93666},
+  url = {https://tianchi.aliyun.com/dataset/93666}
+}
+@article{cohen2020covid,
+  title = {COVID-19 Image Data Collection: Prospective Predictions Are the Future},
+  author = {Joseph Paul Cohen and Paul Morrison and Lan Dao and Karsten Roth and Tim Q Duong and Marzyeh Ghassemi},
+  journal = {arXiv 2006.11988},
+  year = {2020}
+}
+@article{kermany2018identifying,
+  title = {Identifying Medical Diagnoses and Treatable Diseases by Image-Based Deep Learning},
+  author = {Daniel S. Kermany and Michael Goldbaum and Wenjia Cai and others},
+  journal = {Cell},
+  volume = {172},
+  number = {5},
+  pages = {1122--1131.e9},
+  year = {2018},
+  doi = {10.1016/j.cell.2018.02.010}
+}
+"""
+
+_LICENSE = (
+    "Mixed: Kermany et al. images CC BY 4.0; Cohen et al. images under per-image licences, many unstated; "
+    "redistribution also subject to the Tianchi terms of use."
+)
+
+
+@dataclass
+class CovidCTConfig(datasets.BuilderConfig):
+    """A config of the dataset plus the options for reading and checking the raw download."""
+
+    strict: bool = False
+    label_source: str = "check"
+    splits_manifest: str | None = None
+    name_column: str | None = None
+    label_column: str | None = None
+    full_decode: bool = False
+    max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
+
+    def build_options(self) -> BuildOptions:
+        """The reading and checking options of this config."""
+        names = {field_name for field_name in BuildOptions.__dataclass_fields__}
+        return BuildOptions(**{name: value for name, value in asdict(self).items() if name in names})
+
+
+def library_work_dir(cache_dir: str | None) -> Path:
+    """The library's own working folder (zip extraction) inside the datasets cache."""
+    return Path(cache_dir or datasets.config.HF_DATASETS_CACHE) / DATASET_NAME / "extracted"
+
+
+class CovidCTScanImages(datasets.GeneratorBasedBuilder):
+    """COVID-19-CT SCAN IMAGES (Tianchi 93666): chest radiographs, COVID-19 positive vs negative."""
+
+    VERSION = datasets.Version(DATASET_VERSION)
+    BUILDER_CONFIG_CLASS = CovidCTConfig
+    BUILDER_CONFIGS = [  # noqa: RUF012 (datasets reads this class attribute)
+        CovidCTConfig(
+            name="default",
+            version=VERSION,
+            description="train / validation / test = 70 / 15 / 15 %, stratified by label, grouped by patient",
+        ),
+        CovidCTConfig(
+            name="full",
+            version=VERSION,
+            description="one train split with every image and a `fold` column (0-4) for 5-fold cross-validation",
+        ),
+    ]
+    DEFAULT_CONFIG_NAME = "default"
+    MANUAL_DOWNLOAD_INSTRUCTIONS = MANUAL_DOWNLOAD_INSTRUCTIONS
+
+    def __init__(self, *args, data_dir: str | None = None, cache_dir: str | None = None, **kwargs):
+        raw_path = resolve_data_dir(data_dir)
+        located = locate(raw_path, library_work_dir(cache_dir))
+        kwargs["hash"] = input_fingerprint(located, kwargs.get("splits_manifest"), DATASET_VERSION)
+        kwargs.setdefault("dataset_name", DATASET_NAME)
+        super().__init__(*args, data_dir=str(raw_path.resolve()), cache_dir=cache_dir, **kwargs)
+        self.located = located
+        self.plan: DatasetPlan | None = None
+
+    def _info(self) -> datasets.DatasetInfo:
+        features = {
+            "image": datasets.Image(),
+            "label": datasets.ClassLabel(names=list(CLASS_NAMES)),
+            "image_id": datasets.Value("string"),
+            "patient_id": datasets.Value("string"),
+            "source": datasets.Value("string"),
+            "width": datasets.Value("int32"),
+            "height": datasets.Value("int32"),
+            "sha256": datasets.Value("string"),
+            "mode": datasets.Value("string"),
+            "exif_orientation": datasets.Value("int32"),
+        }
+        if self.config.name == "full":
+            features["fold"] = datasets.Value("int32")
+        return datasets.DatasetInfo(
+            description=_DESCRIPTION,
+            features=datasets.Features(features),
+            supervised_keys=("image", "label"),
+            homepage=HOMEPAGE,
+            citation=_CITATION,
+            license=_LICENSE,
+        )
+
+    def _split_generators(self, dl_manager: datasets.DownloadManager) -> list[datasets.SplitGenerator]:
+        self.plan = plan_dataset(self.located, self.config.build_options())
+        if self.config.name == "full":
+            return [datasets.SplitGenerator(name=datasets.Split.TRAIN, gen_kwargs={"images": self.plan.images})]
+        return [
+            datasets.SplitGenerator(
+                name=split, gen_kwargs={"images": [image for image in self.plan.images if image.split == split]}
+            )
+            for split in SPLIT_NAMES
+        ]
+
+    def _generate_examples(self, images: list[PlannedImage]):
+        with_fold = self.config.name == "full"
+        for image in sorted(images, key=lambda item: item.file.file_name):
+            data = image.file.path.read_bytes()
+            if hashlib.sha256(data).hexdigest() != image.file.sha256:
+                raise DatasetError(f"{image.file.path}: the file changed while the dataset was being built; run again.")
+            example = {
+                "image": {"bytes": data, "path": image.file.file_name},
+                "label": image.label,
+                "image_id": image.file.file_name,
+                "patient_id": image.patient_id,
+                "source": image.source,
+                "width": image.file.width,
+                "height": image.file.height,
+                "sha256": image.file.sha256,
+                "mode": image.file.mode,
+                "exif_orientation": image.file.exif_orientation,
+            }
+            if with_fold:
+                example["fold"] = image.fold
+            yield image.file.file_name, example
+
+    def _download_and_prepare(self, dl_manager, verification_mode, **prepare_split_kwargs):
+        super()._download_and_prepare(dl_manager, verification_mode, **prepare_split_kwargs)
+        if self.plan is not None:  # written inside the not-yet-renamed output folder: atomic with the data
+            output = Path(self._output_dir)
+            (output / MANIFEST_FILENAME).write_text(manifest_text(self.plan.assignments()), encoding="utf-8")
+            (output / REPORT_FILENAME).write_text(self.plan.report.to_json(), encoding="utf-8")
+
+
+def saved_report(cache_dir: str | os.PathLike[str]) -> dict:
+    """The check report saved next to a built dataset."""
+    return json.loads((Path(cache_dir) / REPORT_FILENAME).read_text(encoding="utf-8"))

@@ -1,0 +1,269 @@
+"""Decide, per file, keep / leave out / stop, and record why in the :class:`Report`.
+
+The default policy is safe but usable: problems that make the ground truth uncertain (label
+conflicts) stop the build; files that cannot be used are left out and listed. ``label_source``
+(``"folder"`` or ``"sheet"``) resolves label conflicts explicitly; ``strict`` turns every
+problem into a stop (the caller enforces it with :meth:`Report.blocking`).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from .errors import DatasetError
+from .inventory import ImageFile, Inventory
+from .layout import CLASS_NAMES, SHEET_NAME
+from .locate import DatasetRoot
+from .report import Report
+from .sheet import SheetListing
+
+LabelSource = Literal["check", "folder", "sheet"]
+
+#: Largest Hamming distance between 64-bit perceptual hashes that counts as a near-duplicate.
+#: Measured on the real sample (see README, "Near-duplicates"): distinct children's radiographs
+#: come as close as 2 bits, so only pairs at 0-1 bits are treated as the same picture.
+NEAR_DUPLICATE_MAX_DISTANCE = 1
+
+
+@dataclass
+class KeptImage:
+    """An image that goes into the dataset, with the label decided for it."""
+
+    file: ImageFile
+    label: int
+
+
+@dataclass
+class CheckedInput:
+    """The images kept, pairs of them that must share a split, and the report."""
+
+    kept: list[KeptImage]
+    links: list[tuple[int, int]] = field(default_factory=list)
+    report: Report = field(default_factory=Report)
+
+
+def _resolution_hint(label_source: LabelSource) -> str:
+    if label_source == "check":
+        return " Fix the files, or choose explicitly with label_source / --label-source folder|sheet."
+    return ""
+
+
+def near_duplicate_pairs(hashes: list[str], max_distance: int) -> list[tuple[int, int, int]]:
+    """(i, j, distance) for every pair of 64-bit hex perceptual hashes at most ``max_distance`` apart."""
+    if len(hashes) < 2:
+        return []
+    values = np.array([int(value, 16) for value in hashes], dtype=np.uint64)
+    pairs = []
+    for index in range(len(values) - 1):
+        xor = values[index + 1 :] ^ values[index]
+        distances = np.unpackbits(xor.view(np.uint8).reshape(-1, 8), axis=1).sum(axis=1)
+        pairs.extend(
+            (index, index + 1 + int(offset), int(distances[offset]))
+            for offset in np.flatnonzero(distances <= max_distance)
+        )
+    return pairs
+
+
+def _drop_unusable(inventory: Inventory, report: Report) -> list[ImageFile]:
+    by_reason: dict[str, list[str]] = defaultdict(list)
+    for image in inventory.files:
+        if image.problem is not None:
+            by_reason[image.problem].append(image.relative_path)
+        for note in image.notes:
+            report.add("format_note", "note", note, [image.relative_path])
+    for reason, files in sorted(by_reason.items()):
+        report.add("unusable_file", "left_out", reason, files)
+    return inventory.usable
+
+
+def _drop_exact_duplicates(
+    images: list[ImageFile], label_source: LabelSource, report: Report
+) -> tuple[list[ImageFile], list[tuple[str, str]]]:
+    """Keep one copy per (bytes, class); return the kept files and cross-class same-bytes pairs."""
+    by_hash: dict[str, list[ImageFile]] = defaultdict(list)
+    for image in images:
+        by_hash[image.sha256].append(image)
+    kept: list[ImageFile] = []
+    cross_class: list[tuple[str, str]] = []
+    for copies in by_hash.values():
+        per_class: dict[int, list[ImageFile]] = defaultdict(list)
+        for image in sorted(copies, key=lambda item: item.relative_path):
+            per_class[image.folder_label].append(image)
+        for same_class in per_class.values():
+            kept.append(same_class[0])
+            if len(same_class) > 1:
+                report.add(
+                    "duplicate_bytes",
+                    "left_out",
+                    f"identical bytes to {same_class[0].relative_path} (kept once)",
+                    [image.relative_path for image in same_class[1:]],
+                )
+        if len(per_class) > 1:
+            names = [per_class[label][0].relative_path for label in sorted(per_class)]
+            cross_class.append((per_class[0][0].file_name, per_class[1][0].file_name))
+            severity = "stop" if label_source == "check" else "warning"
+            report.add(
+                "label_conflict",
+                severity,
+                "identical bytes in both class folders" + _resolution_hint(label_source),
+                names,
+            )
+    kept.sort(key=lambda item: item.relative_path)
+    return kept, cross_class
+
+
+def _one_per_name(
+    images: list[ImageFile], sheet: SheetListing | None, label_source: LabelSource, report: Report
+) -> list[ImageFile]:
+    """Resolve file names that occur more than once (case-insensitively)."""
+    by_name: dict[str, list[ImageFile]] = defaultdict(list)
+    for image in images:
+        by_name[image.file_name.lower()].append(image)
+    sheet_labels = _sheet_labels(sheet)
+    kept = []
+    for copies in by_name.values():
+        if len(copies) == 1:
+            kept.append(copies[0])
+            continue
+        labels = {image.folder_label for image in copies}
+        files = [image.relative_path for image in copies]
+        if len(labels) == 1:
+            kept.append(copies[0])
+            report.add(
+                "duplicate_name", "left_out", f"same file name as {files[0]} in the same class (kept once)", files[1:]
+            )
+            continue
+        wanted = sheet_labels.get(copies[0].file_name.lower())
+        if label_source == "sheet" and wanted is not None:
+            chosen = [image for image in copies if image.folder_label == wanted]
+            kept.append(chosen[0])
+            others = [image.relative_path for image in copies if image is not chosen[0]]
+            report.add(
+                "label_conflict",
+                "warning",
+                f"file name in both class folders; the sheet says {CLASS_NAMES[wanted]}",
+                files,
+            )
+            report.add("duplicate_name", "left_out", "copy in the class folder the sheet disagrees with", others)
+            continue
+        report.add(
+            "label_conflict",
+            "stop",
+            "the same file name is in both class folders. Remove one copy, or use label_source / "
+            "--label-source sheet to keep the copy in the folder the sheet agrees with",
+            files,
+        )
+    return sorted(kept, key=lambda item: item.relative_path)
+
+
+def _sheet_labels(sheet: SheetListing | None) -> dict[str, int]:
+    if sheet is None or sheet.labels is None:
+        return {}
+    return {name.lower(): label for name, label in zip(sheet.names, sheet.labels, strict=True)}
+
+
+def _reconcile_sheet(
+    images: list[ImageFile], sheet: SheetListing | None, label_source: LabelSource, report: Report
+) -> list[KeptImage]:
+    if sheet is None:
+        return [KeptImage(file=image, label=image.folder_label) for image in images]
+    listed = defaultdict(set)
+    for index, name in enumerate(sheet.names):
+        listed[name.lower()].add(sheet.labels[index] if sheet.labels is not None else None)
+    contradictory = sorted(name for name, labels in listed.items() if len(labels) > 1)
+    if contradictory:
+        report.add(
+            "sheet_conflict", "stop", f"{sheet.path.name} lists these names twice with different labels", contradictory
+        )
+    repeated = sorted({name for name in sheet.names if sheet.names.count(name) > 1} - set(contradictory))
+    if repeated:
+        report.add("sheet_repeat", "note", f"{sheet.path.name} lists these names more than once", repeated)
+    found = {image.file_name.lower() for image in images}
+    missing = sorted({name for name in sheet.names if name.lower() not in found})
+    if missing:
+        report.add("listed_but_missing", "warning", f"listed in {sheet.path.name} but no such image file", missing)
+    unlisted = [image.relative_path for image in images if image.file_name.lower() not in listed]
+    if unlisted:
+        report.add(
+            "not_in_sheet",
+            "warning",
+            f"image file has no row in {sheet.path.name}; kept with its folder label",
+            unlisted,
+        )
+    sheet_labels = _sheet_labels(sheet)
+    kept = []
+    disagreements = []
+    for image in images:
+        label = image.folder_label
+        wanted = sheet_labels.get(image.file_name.lower())
+        if wanted is not None and wanted != image.folder_label:
+            disagreements.append(f"{image.relative_path} (folder: {CLASS_NAMES[label]}, sheet: {CLASS_NAMES[wanted]})")
+            if label_source == "sheet":
+                label = wanted
+        kept.append(KeptImage(file=image, label=label))
+    if disagreements:
+        decided = {"check": "", "folder": "; the folder label is used", "sheet": "; the sheet label is used"}
+        report.add(
+            "label_conflict",
+            "stop" if label_source == "check" else "warning",
+            f"{sheet.path.name} and the class folder disagree on the label{decided[label_source]}."
+            + _resolution_hint(label_source),
+            disagreements,
+        )
+    return kept
+
+
+def check_input(
+    located: DatasetRoot,
+    inventory: Inventory,
+    sheet: SheetListing | None,
+    sheet_error: DatasetError | None = None,
+    label_source: LabelSource = "check",
+    near_duplicate_distance: int = NEAR_DUPLICATE_MAX_DISTANCE,
+) -> CheckedInput:
+    """Apply the checks to an inventory and a sheet; return what to keep and the report."""
+    report = Report(root=str(located.root), ignored=list(inventory.ignored))
+    for note in located.notes:
+        report.add("layout", "note", note)
+    skipped: dict[str, list[str]] = defaultdict(list)
+    for member, reason in located.skipped_members:
+        skipped[reason].append(member)
+    for reason, members in sorted(skipped.items()):
+        report.add("zip_member_skipped", "left_out", reason, members)
+    if sheet_error is not None:
+        report.add("sheet_unreadable", "stop", str(sheet_error))
+    elif located.sheet is None:
+        report.add("sheet_missing", "warning", f"no {SHEET_NAME} found; labels come from the class folders alone")
+    if sheet is not None:
+        for note in sheet.notes:
+            report.add("sheet_note", "note", note)
+    usable = _drop_unusable(inventory, report)
+    unique, cross_class = _drop_exact_duplicates(usable, label_source, report)
+    named = _one_per_name(unique, sheet, label_source, report)
+    kept = _reconcile_sheet(named, sheet, label_source, report)
+    index_of = {item.file.file_name: position for position, item in enumerate(kept)}
+    links = [(index_of[a], index_of[b]) for a, b in cross_class if a in index_of and b in index_of]
+    hashes = [item.file.phash for item in kept]
+    for first, second, distance in near_duplicate_pairs(hashes, near_duplicate_distance):
+        links.append((first, second))
+        a, b = kept[first], kept[second]
+        across = a.label != b.label
+        report.add(
+            "near_duplicate",
+            "warning" if across else "note",
+            f"perceptual hashes {distance} bits apart"
+            + ("; labels differ" if across else "")
+            + "; kept in the same split",
+            [a.file.relative_path, b.file.relative_path],
+        )
+    report.counts = {
+        "files": len(inventory.files),
+        **{f"{name} kept": sum(item.label == label for item in kept) for label, name in enumerate(CLASS_NAMES)},
+        "left out": len(report.left_out_files()),
+        "ignored": len(inventory.ignored),
+    }
+    return CheckedInput(kept=kept, links=links, report=report)

@@ -1,0 +1,169 @@
+"""Find the dataset root in what the user points at: the folder, a parent folder, or the zip.
+
+Folder names are matched leniently (case, spaces, dashes and underscores ignored) so that a
+download renamed by hand or re-zipped on another system is still found; every lenient match is
+recorded as a note. Zip archives are extracted safely by :mod:`covid_ct_scan_images.archive`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import DatasetError, ManualDownloadError, UsageError
+from .layout import CLASS_FOLDERS, DATASET_FOLDER, HOMEPAGE, SHEET_NAME, folder_for_label
+
+#: Environment variable naming the raw download when no path is given.
+DATA_DIR_ENV = "COVID_CT_DATA_DIR"
+
+#: Where the library looks when neither a path nor ``$COVID_CT_DATA_DIR`` is given.
+DEFAULT_DATA_DIR = Path("~/.cache/covid_ct_scan_images/manual").expanduser()
+
+#: How deep below the given path the dataset root is searched for.
+_MAX_SEARCH_DEPTH = 3
+
+MANUAL_DOWNLOAD_INSTRUCTIONS = f"""\
+The raw "COVID-19-CT SCAN IMAGES" download needs a Tianchi login, so this library never
+downloads it. To get it:
+  1. Sign in at {HOMEPAGE} and download the dataset (a .zip archive).
+  2. Put the .zip, or the folder extracted from it, in one of:
+       - any folder you then pass as data_dir / PATH;
+       - the folder named by the environment variable ${DATA_DIR_ENV};
+       - {DEFAULT_DATA_DIR}
+The expected layout (the library also accepts a parent folder or the .zip itself):
+  {DATASET_FOLDER}/
+      {folder_for_label(0)}/   (1342 images, label negative)
+      {folder_for_label(1)}/   (58 images, label positive)
+      {SHEET_NAME}   (the list of image names)
+"""
+
+
+def normalise_name(name: str) -> str:
+    """Fold a folder or file name for lenient matching: lower case, no spaces, dashes or underscores."""
+    return re.sub(r"[\s_\-]+", "", name).lower()
+
+
+_CLASS_KEYS = {normalise_name(folder): label for folder, label in CLASS_FOLDERS.items()}
+
+
+@dataclass
+class DatasetRoot:
+    """Where the raw download lies and what was noticed while finding it."""
+
+    root: Path
+    class_dirs: dict[int, Path]
+    sheet: Path | None
+    notes: list[str] = field(default_factory=list)
+    #: Archive members that were not extracted: (member name, reason).
+    skipped_members: list[tuple[str, str]] = field(default_factory=list)
+
+
+def resolve_data_dir(data_dir: str | os.PathLike[str] | None) -> Path:
+    """Return the path to read: ``data_dir``, else ``$COVID_CT_DATA_DIR``, else the default folder.
+
+    Raises :class:`ManualDownloadError` with download instructions when nothing is there.
+    """
+    if data_dir is not None:
+        path = Path(data_dir).expanduser()
+        if not path.exists():
+            raise UsageError(f"{path}: no such file or folder.\n\n{MANUAL_DOWNLOAD_INSTRUCTIONS}")
+        return path
+    from_env = os.environ.get(DATA_DIR_ENV)
+    if from_env:
+        path = Path(from_env).expanduser()
+        if not path.exists():
+            raise ManualDownloadError(
+                f"${DATA_DIR_ENV} is set to {path}, which does not exist.\n\n{MANUAL_DOWNLOAD_INSTRUCTIONS}"
+            )
+        return path
+    if DEFAULT_DATA_DIR.exists() and any(DEFAULT_DATA_DIR.iterdir()):
+        return DEFAULT_DATA_DIR
+    raise ManualDownloadError(
+        f"No data_dir was given, ${DATA_DIR_ENV} is not set and {DEFAULT_DATA_DIR} is empty or missing.\n\n"
+        f"{MANUAL_DOWNLOAD_INSTRUCTIONS}"
+    )
+
+
+def _class_dirs_in(folder: Path) -> dict[int, Path]:
+    found: dict[int, Path] = {}
+    for child in sorted(folder.iterdir()):
+        label = _CLASS_KEYS.get(normalise_name(child.name))
+        if label is not None and child.is_dir() and label not in found:
+            found[label] = child
+    return found
+
+
+def _candidate_folders(start: Path) -> list[Path]:
+    """Folders at and below ``start`` (breadth first, sorted, skipping hidden and ``__MACOSX``)."""
+    level = [start]
+    ordered: list[Path] = []
+    for _depth in range(_MAX_SEARCH_DEPTH + 1):
+        ordered.extend(level)
+        next_level: list[Path] = []
+        for folder in level:
+            try:
+                children = sorted(folder.iterdir())
+            except OSError:
+                continue
+            next_level.extend(
+                child for child in children if child.is_dir() and not child.name.startswith((".", "__MACOSX"))
+            )
+        level = next_level
+    return ordered
+
+
+def _find_sheet(root: Path) -> Path | None:
+    wanted = normalise_name(SHEET_NAME)
+    for child in sorted(root.iterdir()):
+        if child.is_file() and normalise_name(child.name) == wanted:
+            return child
+    return None
+
+
+def find_dataset_root(path: Path) -> DatasetRoot:
+    """Find the folder that holds the class folders at or below ``path`` (a folder).
+
+    Raises :class:`DatasetError` naming the expected folders and what was found instead.
+    """
+    for folder in _candidate_folders(path):
+        class_dirs = _class_dirs_in(folder)
+        if not class_dirs:
+            continue
+        notes = []
+        if folder != path:
+            notes.append(f"dataset root found at {folder} (below the given {path})")
+        for label, class_dir in class_dirs.items():
+            expected = folder_for_label(label)
+            if class_dir.name != expected:
+                notes.append(f"class folder {class_dir.name!r} used as {expected!r}")
+        sheet = _find_sheet(folder)
+        if sheet is not None and sheet.name != SHEET_NAME:
+            notes.append(f"sheet {sheet.name!r} used as {SHEET_NAME!r}")
+        return DatasetRoot(root=folder, class_dirs=class_dirs, sheet=sheet, notes=notes)
+    shown = sorted(child.name + ("/" if child.is_dir() else "") for child in path.iterdir())[:20]
+    raise DatasetError(
+        f"{path}: found neither class folder. Expected a folder {DATASET_FOLDER!r} holding "
+        f"{' and '.join(repr(name) for name in CLASS_FOLDERS)} (up to {_MAX_SEARCH_DEPTH} levels down). "
+        f"Found: {', '.join(shown) if shown else 'an empty folder'}.\n\n{MANUAL_DOWNLOAD_INSTRUCTIONS}"
+    )
+
+
+def locate(path: Path, work_dir: Path) -> DatasetRoot:
+    """Locate the dataset root in a folder, a parent folder or a ``.zip`` (extracted under ``work_dir``)."""
+    from .archive import extract_zip
+
+    if path.is_dir():
+        return find_dataset_root(path)
+    if zipfile.is_zipfile(path):
+        extracted = extract_zip(path, work_dir)
+        located = find_dataset_root(extracted.folder)
+        located.notes = [f"extracted {path} to {extracted.folder}", *extracted.notes, *located.notes]
+        located.skipped_members = extracted.skipped
+        return located
+    raise UsageError(
+        f"{path}: is a file but not a zip archive. Expected the dataset folder {DATASET_FOLDER!r}, "
+        f"a folder that contains it, or the .zip as downloaded.\n\n{MANUAL_DOWNLOAD_INSTRUCTIONS}"
+    )

@@ -1,0 +1,154 @@
+"""From a located raw download to the list of images, each with its label, patient, split and fold.
+
+:func:`check_download` runs every check (used by ``covid-ct audit`` and, first, by every build);
+:func:`plan_dataset` adds patients, groups and the split assignment (or a pinned manifest).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .checks import CheckedInput, LabelSource, check_input
+from .errors import DatasetError
+from .groups import patient_of, source_of, split_groups
+from .inventory import DEFAULT_MAX_IMAGE_PIXELS, ImageFile, take_inventory
+from .locate import DatasetRoot
+from .report import Report
+from .sheet import SheetListing, read_sheet
+from .splits import Assignment, assign_splits, read_manifest
+from .synthetic import SYNTHETIC_MARKER
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """Every choice a user can make about how the raw download is read and checked."""
+
+    strict: bool = False
+    label_source: LabelSource = "check"
+    splits_manifest: str | None = None
+    name_column: str | None = None
+    label_column: str | None = None
+    full_decode: bool = False
+    max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
+
+
+@dataclass(frozen=True)
+class PlannedImage:
+    """One image of the dataset with everything the builder writes about it."""
+
+    file: ImageFile
+    label: int
+    patient_id: str
+    source: str
+    split: str
+    fold: int
+
+
+@dataclass
+class DatasetPlan:
+    """The images of the dataset and the report of how they were chosen."""
+
+    images: list[PlannedImage]
+    report: Report
+
+    def assignments(self) -> list[Assignment]:
+        """The split manifest rows."""
+        return [
+            Assignment(image.file.file_name, image.label, image.patient_id, image.split, image.fold)
+            for image in self.images
+        ]
+
+
+class BuildStopped(DatasetError):
+    """The checks found problems that stop the build; ``report`` holds all of them."""
+
+    def __init__(self, report: Report, strict: bool):
+        self.report = report
+        blocking = report.blocking(strict)
+        lines = [
+            f"the build stopped: {len(blocking)} problem(s) must be fixed first" + (" (--strict)" if strict else "")
+        ]
+        for problem in blocking:
+            lines.append(f"  [{problem.kind}] {problem.message}")
+            lines.extend(f"      {name}" for name in problem.files[:20])
+            if len(problem.files) > 20:
+                lines.append(f"      ... and {len(problem.files) - 20} more")
+        lines.append("Run `covid-ct audit PATH` for the full report.")
+        super().__init__("\n".join(lines))
+
+
+def check_download(located: DatasetRoot, options: BuildOptions) -> CheckedInput:
+    """Inventory the class folders, read the sheet and run every check."""
+    inventory = take_inventory(
+        located.class_dirs, located.root, max_image_pixels=options.max_image_pixels, full_decode=options.full_decode
+    )
+    sheet: SheetListing | None = None
+    sheet_error: DatasetError | None = None
+    if located.sheet is not None:
+        names = [image.file_name for image in inventory.files]
+        try:
+            sheet = read_sheet(located.sheet, names, options.name_column, options.label_column)
+        except DatasetError as error:
+            sheet_error = error
+    checked = check_input(located, inventory, sheet, sheet_error, label_source=options.label_source)
+    checked.report.synthetic = (located.root / SYNTHETIC_MARKER).exists()
+    return checked
+
+
+def _pin_to_manifest(planned: list[PlannedImage], manifest_path: Path, report: Report) -> list[PlannedImage]:
+    pinned = read_manifest(manifest_path)
+    kept = []
+    not_pinned = []
+    relabelled = []
+    for image in planned:
+        row = pinned.get(image.file.file_name)
+        if row is None:
+            not_pinned.append(image.file.relative_path)
+            continue
+        if row.label != image.label:
+            relabelled.append(f"{image.file.relative_path} (manifest: {row.label}, data: {image.label})")
+        kept.append(PlannedImage(image.file, image.label, image.patient_id, image.source, row.split, row.fold))
+    if not_pinned:
+        report.add(
+            "not_in_manifest", "left_out", f"image not in the pinned splits manifest {manifest_path}", not_pinned
+        )
+    if relabelled:
+        report.add(
+            "manifest_conflict", "stop", f"label differs from the pinned splits manifest {manifest_path}", relabelled
+        )
+    present = {image.file.file_name for image in planned}
+    absent = sorted(set(pinned) - present)
+    if absent:
+        report.add(
+            "manifest_missing_image",
+            "warning",
+            f"in the pinned splits manifest {manifest_path} but not in the data",
+            absent,
+        )
+    return kept
+
+
+def plan_dataset(located: DatasetRoot, options: BuildOptions) -> DatasetPlan:
+    """Check the download and assign every kept image a patient, split and fold.
+
+    Raises :class:`BuildStopped` when the checks (under ``options.strict`` or not) stop the build.
+    """
+    checked = check_download(located, options)
+    report = checked.report
+    if report.blocking(options.strict):
+        raise BuildStopped(report, options.strict)
+    names = [item.file.file_name for item in checked.kept]
+    labels = [item.label for item in checked.kept]
+    patients = [patient_of(name) for name in names]
+    groups = split_groups(patients, checked.links)
+    assignments = assign_splits(names, labels, patients, groups)
+    planned = [
+        PlannedImage(item.file, item.label, row.patient_id, source_of(row.image_id), row.split, row.fold)
+        for item, row in zip(checked.kept, assignments, strict=True)
+    ]
+    if options.splits_manifest is not None:
+        planned = _pin_to_manifest(planned, Path(options.splits_manifest), report)
+        if report.blocking(options.strict):
+            raise BuildStopped(report, options.strict)
+    return DatasetPlan(images=planned, report=report)

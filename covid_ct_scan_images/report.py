@@ -1,0 +1,97 @@
+"""The one report of everything noticed about an input: problems by kind, each with its files."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+#: ``stop``: ground truth is uncertain, the build stops. ``left_out``: files that cannot be used.
+#: ``warning``: something to fix that does not stop a default build. ``note``: for information.
+Severity = Literal["stop", "left_out", "warning", "note"]
+SEVERITY_ORDER: tuple[Severity, ...] = ("stop", "left_out", "warning", "note")
+
+
+@dataclass
+class Problem:
+    """One kind of problem and the files it concerns."""
+
+    kind: str
+    severity: Severity
+    message: str
+    files: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Report:
+    """Counts and problems found while checking a raw download."""
+
+    root: str = ""
+    synthetic: bool = False
+    counts: dict[str, int] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    ignored: list[tuple[str, str]] = field(default_factory=list)
+
+    def add(self, kind: str, severity: Severity, message: str, files: list[str] | None = None) -> None:
+        """Record a problem (files sorted, so the report does not depend on input order)."""
+        self.problems.append(Problem(kind=kind, severity=severity, message=message, files=sorted(files or [])))
+
+    def by_severity(self, severity: Severity) -> list[Problem]:
+        """The problems of one severity."""
+        return [problem for problem in self.problems if problem.severity == severity]
+
+    def blocking(self, strict: bool) -> list[Problem]:
+        """Problems that stop a build: ``stop`` ones, and with ``strict`` everything but notes."""
+        stopping = ("stop", "left_out", "warning") if strict else ("stop",)
+        return [problem for problem in self.problems if problem.severity in stopping]
+
+    @property
+    def has_problems(self) -> bool:
+        """Whether there is anything to fix (notes do not count)."""
+        return any(problem.severity != "note" for problem in self.problems)
+
+    def left_out_files(self) -> list[tuple[str, str]]:
+        """(file, reason) for every file that was left out of the dataset."""
+        return [(name, problem.message) for problem in self.by_severity("left_out") for name in problem.files]
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dictionary."""
+        data = asdict(self)
+        data["ignored_counts"] = dict(Counter(reason for _, reason in self.ignored))
+        return data
+
+    def to_json(self) -> str:
+        """The report as indented JSON."""
+        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Report:
+        """Rebuild a report saved with :meth:`to_dict`."""
+        return cls(
+            root=data.get("root", ""),
+            synthetic=data.get("synthetic", False),
+            counts=dict(data.get("counts", {})),
+            problems=[Problem(**problem) for problem in data.get("problems", [])],
+            ignored=[tuple(item) for item in data.get("ignored", [])],
+        )
+
+    def format_text(self, max_files: int = 10) -> str:
+        """A human summary: counts, then problems grouped by severity, each with its files."""
+        lines = []
+        if self.synthetic:
+            lines.append("*** SYNTHETIC DEMO DATA: not chest radiographs ***")
+        lines.append(f"raw download: {self.root}")
+        lines.append("counts: " + ", ".join(f"{key} {value}" for key, value in self.counts.items()))
+        if self.ignored:
+            ignored = Counter(reason for _, reason in self.ignored)
+            lines.append("ignored: " + ", ".join(f"{count} {reason}" for reason, count in sorted(ignored.items())))
+        for severity in SEVERITY_ORDER:
+            for problem in self.by_severity(severity):
+                lines.append(f"[{severity}] {problem.kind}: {problem.message}")
+                lines.extend(f"    {name}" for name in problem.files[:max_files])
+                if len(problem.files) > max_files:
+                    lines.append(f"    ... and {len(problem.files) - max_files} more")
+        if not self.has_problems:
+            lines.append("no problems found")
+        return "\n".join(lines)

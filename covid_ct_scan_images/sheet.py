@@ -1,0 +1,190 @@
+"""Read ``Train.xls`` (columns undocumented) and find its file-name and label columns.
+
+The file-name column is the one whose values best match the image files found; the label column
+is another column whose every value reads as a label (0/1, 1.0/0.0, positive/negative,
+COVID-19 positive/negative, 阳性/阴性). A header row is recognised when its first cell is not a
+file name. Both columns can be named explicitly (by header text or 0-based index).
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import DatasetError
+
+_NEGATIVE_WORDS = {"0", "negative", "neg", "normal", "covid-19 negative", "covid negative", "阴性", "false", "no"}
+_POSITIVE_WORDS = {
+    "1",
+    "positive",
+    "pos",
+    "covid-19",
+    "covid",
+    "covid-19 positive",
+    "covid positive",
+    "阳性",
+    "true",
+    "yes",
+}
+_IMAGE_NAME = re.compile(r"\.(png|jpe?g)$", re.IGNORECASE)
+
+
+@dataclass
+class SheetListing:
+    """The image names (and labels, when the sheet has them) that the sheet lists."""
+
+    path: Path
+    names: list[str]
+    labels: list[int] | None
+    name_column: str
+    label_column: str | None
+    notes: list[str] = field(default_factory=list)
+
+
+def parse_label(value: object) -> int | None:
+    """Read one label cell: 0/1, 0.0/1.0, or a word such as positive/negative or 阳性/阴性."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, (int, float)):
+        return int(value) if value in (0, 1) else None
+    text = str(value).strip().lower()
+    text = text[:-2] if text.endswith(".0") else text
+    if text in _NEGATIVE_WORDS:
+        return 0
+    if text in _POSITIVE_WORDS:
+        return 1
+    return None
+
+
+def _sniff(path: Path, head: bytes) -> str:
+    if head.startswith(b"\xd0\xcf\x11\xe0"):
+        return "xls"
+    if head.startswith(b"PK\x03\x04"):
+        return "xlsx"
+    return "other"
+
+
+def _read_frames(path: Path) -> tuple[list, list[str]]:
+    """Read every sheet as a header-less frame; returns the frames and notes."""
+    import pandas as pd
+
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(8)
+    except OSError as error:
+        raise DatasetError(f"{path}: cannot read the sheet ({error.strerror or error}).") from error
+    kind = _sniff(path, head)
+    notes = []
+    if kind == "xlsx":
+        engine = "openpyxl"
+        notes.append(f"{path.name} is an .xlsx workbook with an .xls name; read it as .xlsx")
+    elif kind == "xls":
+        engine = "xlrd"
+    else:
+        looks = "empty" if not head else "text (CSV or similar)" if head.isascii() else "not a spreadsheet"
+        raise DatasetError(
+            f"{path}: is {looks}, not an Excel .xls workbook. Restore the Train.xls from the download, "
+            "or remove it to build from the class folders alone."
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            frames = pd.read_excel(path, sheet_name=None, header=None, engine=engine, dtype=object)
+    except ImportError as error:
+        raise DatasetError(f"{path}: reading it needs {engine} ({error}); pip install {engine}.") from error
+    except Exception as error:  # xlrd/openpyxl raise many unrelated types for corrupt files
+        raise DatasetError(
+            f"{path}: the workbook is corrupt or unreadable ({type(error).__name__}: {error}). "
+            "Restore the Train.xls from the download, or remove it to build from the class folders alone."
+        ) from error
+    non_empty = {name: frame.dropna(how="all").dropna(axis=1, how="all") for name, frame in frames.items()}
+    non_empty = {name: frame for name, frame in non_empty.items() if not frame.empty}
+    if not non_empty:
+        raise DatasetError(f"{path}: the workbook has no data (every sheet is empty).")
+    if len(non_empty) > 1:
+        raise DatasetError(
+            f"{path}: the workbook has {len(non_empty)} sheets with data ({', '.join(map(repr, non_empty))}); "
+            "the real Train.xls has one. Keep only the sheet that lists the images."
+        )
+    return list(non_empty.values()), notes
+
+
+def _column_index(frame, wanted: str, header: list[str] | None) -> int:
+    if header is not None and wanted in header:
+        return header.index(wanted)
+    if wanted.isdigit() and int(wanted) < frame.shape[1]:
+        return int(wanted)
+    raise DatasetError(f"column {wanted!r} not found; the sheet has columns {header or list(range(frame.shape[1]))}")
+
+
+def read_sheet(
+    path: Path, image_names: list[str], name_column: str | None = None, label_column: str | None = None
+) -> SheetListing:
+    """Read the sheet at ``path`` and return the listed names and labels.
+
+    ``image_names`` are the files found in the class folders; they identify the name column.
+    """
+    (frame,), notes = _read_frames(path)
+    frame = frame.reset_index(drop=True)
+    frame.columns = range(frame.shape[1])
+    known = {name.lower() for name in image_names}
+    first_row = [str(value).strip() for value in frame.iloc[0]]
+    has_header = not any(_IMAGE_NAME.search(cell) or cell.lower() in known for cell in first_row)
+    header = first_row if has_header else None
+    body = frame.iloc[1:] if has_header else frame
+
+    def matches(column: int) -> int:
+        return sum(str(value).strip().lower() in known for value in body[column].dropna())
+
+    if name_column is not None:
+        name_index = _column_index(frame, name_column, header)
+    else:
+        scores = {column: matches(column) for column in body.columns}
+        name_index = max(scores, key=lambda column: (scores[column], -column))
+        if scores[name_index] == 0:
+            looks_like_names = [c for c in body.columns if body[c].astype(str).str.contains(_IMAGE_NAME).any()]
+            if not looks_like_names:
+                raise DatasetError(
+                    f"{path}: no column holds image file names (none of its values match a file in the class "
+                    "folders). Pass name_column / --name-column to say which column it is."
+                )
+            name_index = looks_like_names[0]
+    if label_column is not None:
+        label_index: int | None = _column_index(frame, label_column, header)
+    else:
+        candidates = [
+            column
+            for column in body.columns
+            if column != name_index
+            and body[column].notna().all()
+            and all(parse_label(v) is not None for v in body[column])
+        ]
+        label_index = candidates[0] if candidates else None
+    rows = body[body[name_index].notna()]
+    names = [str(value).strip() for value in rows[name_index]]
+    labels = None
+    if label_index is not None:
+        parsed = [parse_label(value) for value in rows[label_index]]
+        bad = [
+            (name, value) for name, value, label in zip(names, rows[label_index], parsed, strict=True) if label is None
+        ]
+        if bad:
+            shown = ", ".join(f"{name}: {value!r}" for name, value in bad[:5])
+            raise DatasetError(f"{path}: {len(bad)} label cells are not a label (0/1, positive/negative): {shown}")
+        labels = [label for label in parsed if label is not None]
+
+    def column_name(index: int | None) -> str | None:
+        if index is None:
+            return None
+        return header[index] if header else f"column {index}"
+
+    return SheetListing(
+        path=path,
+        names=names,
+        labels=labels,
+        name_column=column_name(name_index) or "",
+        label_column=column_name(label_index),
+        notes=notes,
+    )

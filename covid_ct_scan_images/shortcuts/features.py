@@ -1,0 +1,228 @@
+"""Features that cannot see lung disease, read from the original image bytes.
+
+Each image is opened once: the header gives the metadata (format, mode, size, JPEG quantisation
+tables, EXIF / ICC presence, ...), then the pixels are decoded at reduced size (JPEG ``draft``)
+into one small grayscale array from which the intensity statistics and the 64 x 64 border and
+centre views are computed. Only these small arrays are kept, so memory stays bounded however
+large the originals are.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+from PIL import Image, JpegImagePlugin
+
+from ..imaging import to_rgb
+
+#: Side of the grayscale working image the intensity statistics are computed on.
+WORKING_SIDE = 256
+
+#: Side of the square thumbnail the border and centre probes see.
+THUMBNAIL_SIDE = 64
+
+#: Fraction of each side covered by the central region (the lungs) in the border / centre probes.
+CENTER_FRACTION = 0.6
+
+#: Number of bins of the normalised grayscale histogram.
+HISTOGRAM_BINS = 32
+
+#: Percentiles of the grayscale values used as intensity features.
+PERCENTILES = (1, 5, 25, 50, 75, 95, 99)
+
+#: Image modes given their own indicator feature; any other mode sets ``mode_other``.
+KNOWN_MODES = ("1", "L", "LA", "P", "RGB", "RGBA", "CMYK", "I;16", "I")
+
+#: Bits per pixel of the modes whose depth is not 8 bits per band.
+_BITS_PER_PIXEL = {"1": 1, "I;16": 16, "I;16B": 16, "I;16L": 16, "I": 32, "F": 32}
+
+#: Names of the metadata features, in column order.
+METADATA_FEATURES: tuple[str, ...] = (
+    "width",
+    "height",
+    "aspect_ratio",
+    "file_size",
+    "bytes_per_pixel",
+    "is_jpeg",
+    "is_png",
+    "is_other_format",
+    *(f"mode_{mode}" for mode in KNOWN_MODES),
+    "mode_other",
+    "bits_per_pixel",
+    "jpeg_quality_estimate",
+    "jpeg_luma_quant_mean",
+    "jpeg_chroma_quant_mean",
+    "jpeg_quant_tables",
+    "jpeg_subsampling",
+    "progressive",
+    "has_exif",
+    "has_icc",
+    "dpi",
+)
+
+#: Names of the intensity features, in column order.
+INTENSITY_FEATURES: tuple[str, ...] = (
+    *(f"hist_{index:02d}" for index in range(HISTOGRAM_BINS)),
+    "mean",
+    "std",
+    *(f"p{percentile:02d}" for percentile in PERCENTILES),
+)
+
+
+@dataclass(frozen=True)
+class FeatureMatrices:
+    """The probe inputs for a set of images, one row per image.
+
+    ``thumbnails`` holds the 64 x 64 grayscale views scaled to [0, 1]; the border and centre
+    probes mask them with :func:`border_features` and :func:`center_features`.
+    """
+
+    metadata: np.ndarray
+    intensity: np.ndarray
+    thumbnails: np.ndarray
+
+
+@lru_cache(maxsize=1)
+def _reference_luma_tables() -> np.ndarray:
+    """Return the IJG luminance tables Pillow writes for qualities 1..100 (row ``q - 1``)."""
+    tables = []
+    pixel = Image.new("L", (8, 8), 128)
+    for quality in range(1, 101):
+        buffer = io.BytesIO()
+        pixel.save(buffer, format="JPEG", quality=quality)
+        with Image.open(buffer) as encoded:
+            tables.append(list(encoded.quantization[0]))
+    return np.asarray(tables, dtype=np.float64)
+
+
+def estimate_jpeg_quality(luma_table: Iterable[int]) -> int:
+    """Return the IJG quality (1-100) whose luminance table is closest to ``luma_table``.
+
+    Tables written by libjpeg-based encoders match one quality exactly; for others (cameras,
+    Photoshop) this is the nearest standard quality by mean absolute difference.
+    """
+    table = np.asarray(list(luma_table), dtype=np.float64)
+    errors = np.abs(_reference_luma_tables() - table).mean(axis=1)
+    return int(np.argmin(errors)) + 1
+
+
+def _bits_per_pixel(mode: str) -> int:
+    return _BITS_PER_PIXEL.get(mode, 8 * Image.getmodebands(mode) if mode in Image.MODES else 8)
+
+
+def _dpi(info: dict) -> float:
+    dpi = info.get("dpi")
+    if not dpi:
+        return 0.0
+    try:
+        return float(np.mean([float(value) for value in dpi]))
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def metadata_vector(image: Image.Image, file_size: int) -> np.ndarray:
+    """Return the :data:`METADATA_FEATURES` of an opened (not yet decoded) image."""
+    width, height = image.size
+    image_format = (image.format or "").upper()
+    mode = image.mode
+    is_jpeg = image_format in {"JPEG", "MPO"}
+    quantization = (getattr(image, "quantization", None) or {}) if is_jpeg else {}
+    luma = quantization.get(0)
+    chroma = quantization.get(1)
+    values: list[float] = [
+        width,
+        height,
+        width / height,
+        file_size,
+        file_size / (width * height),
+        float(is_jpeg),
+        float(image_format == "PNG"),
+        float(not is_jpeg and image_format != "PNG"),
+        *(float(mode == known) for known in KNOWN_MODES),
+        float(mode not in KNOWN_MODES),
+        _bits_per_pixel(mode),
+        estimate_jpeg_quality(luma) if luma is not None else 0.0,
+        float(np.mean(luma)) if luma is not None else 0.0,
+        float(np.mean(chroma)) if chroma is not None else 0.0,
+        len(quantization),
+        float(JpegImagePlugin.get_sampling(image)) if is_jpeg else -1.0,
+        float(bool(image.info.get("progressive") or image.info.get("progression"))),
+        float(bool(image.info.get("exif"))),
+        float(bool(image.info.get("icc_profile"))),
+        _dpi(image.info),
+    ]
+    return np.asarray(values, dtype=np.float64)
+
+
+def _grayscale(image: Image.Image) -> np.ndarray:
+    """Decode ``image`` once at reduced size and return it upright as float grayscale in [0, 255].
+
+    The pixels go through :func:`~covid_ct_scan_images.imaging.to_rgb`, so the probes see the same
+    pixels as the models (EXIF orientation, 16-bit scaling and transparency handled the same way).
+    """
+    if image.format == "JPEG":
+        image.draft("RGB" if image.mode == "RGB" else image.mode, (WORKING_SIDE, WORKING_SIDE))
+    gray = to_rgb(image).convert("L")
+    gray.thumbnail((WORKING_SIDE, WORKING_SIDE), Image.Resampling.BILINEAR)
+    return np.asarray(gray, dtype=np.float64)
+
+
+def intensity_vector(gray: np.ndarray) -> np.ndarray:
+    """Return the :data:`INTENSITY_FEATURES` of a grayscale array with values in [0, 255]."""
+    histogram, _ = np.histogram(gray, bins=HISTOGRAM_BINS, range=(0.0, 256.0))
+    histogram = histogram / max(gray.size, 1)
+    return np.concatenate(
+        [histogram, [gray.mean() / 255.0, gray.std() / 255.0], np.percentile(gray, PERCENTILES) / 255.0]
+    )
+
+
+def thumbnail_vector(gray: np.ndarray) -> np.ndarray:
+    """Return ``gray`` resized to 64 x 64 (aspect ratio not kept), scaled to [0, 1], flattened."""
+    image = Image.fromarray(gray.astype(np.uint8), mode="L")
+    small = image.resize((THUMBNAIL_SIDE, THUMBNAIL_SIDE), Image.Resampling.BILINEAR)
+    return np.asarray(small, dtype=np.float64).ravel() / 255.0
+
+
+def image_features(data: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return the metadata, intensity and thumbnail vectors of one image file's bytes."""
+    with Image.open(io.BytesIO(data)) as image:
+        metadata = metadata_vector(image, len(data))
+        gray = _grayscale(image)
+    return metadata, intensity_vector(gray), thumbnail_vector(gray)
+
+
+def extract_features(images: Iterable[bytes]) -> FeatureMatrices:
+    """Decode each image once and stack its metadata, intensity and thumbnail vectors."""
+    metadata, intensity, thumbnails = [], [], []
+    for data in images:
+        row = image_features(data)
+        metadata.append(row[0])
+        intensity.append(row[1])
+        thumbnails.append(row[2])
+    if not metadata:
+        raise ValueError("no images to extract features from")
+    return FeatureMatrices(np.vstack(metadata), np.vstack(intensity), np.vstack(thumbnails))
+
+
+def center_mask(side: int = THUMBNAIL_SIDE, fraction: float = CENTER_FRACTION) -> np.ndarray:
+    """Return a flattened boolean mask of the central ``fraction`` of a ``side`` x ``side`` square."""
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"center fraction must be between 0 and 1, got {fraction}")
+    margin = round(side * (1.0 - fraction) / 2.0)
+    mask = np.zeros((side, side), dtype=bool)
+    mask[margin : side - margin, margin : side - margin] = True
+    return mask.ravel()
+
+
+def border_features(thumbnails: np.ndarray, fraction: float = CENTER_FRACTION) -> np.ndarray:
+    """Return the thumbnails with the central region set to zero (the border-only probe's input)."""
+    return np.where(center_mask(fraction=fraction), 0.0, thumbnails)
+
+
+def center_features(thumbnails: np.ndarray, fraction: float = CENTER_FRACTION) -> np.ndarray:
+    """Return the thumbnails with everything outside the central region set to zero."""
+    return np.where(center_mask(fraction=fraction), thumbnails, 0.0)

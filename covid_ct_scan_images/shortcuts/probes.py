@@ -1,0 +1,246 @@
+"""Probes that cannot see lung disease, scored out of fold with patient-bootstrap intervals.
+
+:func:`run_shortcut_probes` takes the ``full`` config's dataset, extracts the features of every
+image once (:mod:`.features`), fits each probe on four of the patient-grouped folds and predicts
+the fifth, then scores the pooled out-of-fold predictions with AUROC and AUPRC. The 95% intervals
+come from resampling patients (not images) with replacement; every probe is scored on the same
+resamples, so their intervals are comparable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+from sklearn.base import ClassifierMixin
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import average_precision_score, roc_auc_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from ..errors import DatasetError
+from .features import (
+    CENTER_FRACTION,
+    THUMBNAIL_SIDE,
+    FeatureMatrices,
+    border_features,
+    center_features,
+    extract_features,
+)
+from .report import ProbeResult, ShortcutReport, chance_result
+
+#: Default number of patient-bootstrap resamples behind each interval.
+DEFAULT_BOOTSTRAP = 1000
+
+#: Default seed of the bootstrap and of the models, so that reruns give the same numbers.
+DEFAULT_SEED = 0
+
+#: Columns :func:`run_shortcut_probes` needs.
+REQUIRED_COLUMNS = ("image", "label", "patient_id", "fold")
+
+
+def logistic_regression(seed: int) -> ClassifierMixin:
+    """Standardised features into an L2-regularised logistic regression."""
+    return make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=5000, random_state=seed))
+
+
+def gradient_boosted_trees(seed: int) -> ClassifierMixin:
+    """Shallow histogram gradient boosting, sized for a few hundred to a few thousand images."""
+    return HistGradientBoostingClassifier(
+        max_iter=100, learning_rate=0.1, max_depth=3, min_samples_leaf=5, early_stopping=False, random_state=seed
+    )
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One row of the audit: which features, described how, into which model."""
+
+    probe: str
+    model: str
+    features: str
+    select: Callable[[FeatureMatrices, float], np.ndarray]
+    make_model: Callable[[int], ClassifierMixin]
+    sees_lungs: bool = False
+
+
+def _metadata(matrices: FeatureMatrices, _fraction: float) -> np.ndarray:
+    return matrices.metadata
+
+
+def _intensity(matrices: FeatureMatrices, _fraction: float) -> np.ndarray:
+    return matrices.intensity
+
+
+def _border(matrices: FeatureMatrices, fraction: float) -> np.ndarray:
+    return border_features(matrices.thumbnails, fraction)
+
+
+def _center(matrices: FeatureMatrices, fraction: float) -> np.ndarray:
+    return center_features(matrices.thumbnails, fraction)
+
+
+_METADATA = "size, file size, format, mode, bit depth, JPEG tables/quality, progressive, EXIF/ICC, dpi"
+_INTENSITY = "grayscale histogram (32 bins), mean, std, percentiles"
+_THUMBNAIL = f"{THUMBNAIL_SIDE}x{THUMBNAIL_SIDE} grayscale pixels"
+
+#: The probes in table order. Only the centre-only probe sees the lungs; it is there for comparison.
+PROBES: tuple[Probe, ...] = (
+    Probe("metadata", "LR", _METADATA, _metadata, logistic_regression),
+    Probe("metadata", "GBT", _METADATA, _metadata, gradient_boosted_trees),
+    Probe("intensity", "LR", _INTENSITY, _intensity, logistic_regression),
+    Probe("intensity", "GBT", _INTENSITY, _intensity, gradient_boosted_trees),
+    Probe("border only", "LR", f"{_THUMBNAIL}, centre zeroed", _border, logistic_regression),
+    Probe("centre only", "LR", f"{_THUMBNAIL}, border zeroed", _center, logistic_regression, sees_lungs=True),
+)
+
+
+def out_of_fold_scores(
+    make_model: Callable[[], ClassifierMixin], features: np.ndarray, labels: np.ndarray, folds: np.ndarray
+) -> np.ndarray:
+    """Return each image's positive-class score from a model fitted on the other folds.
+
+    A fold whose training part holds a single class gets that part's positive rate as a constant
+    score instead of a fitted model, so tiny samples do not crash.
+    """
+    scores = np.empty(len(labels), dtype=np.float64)
+    for fold in np.unique(folds):
+        held_out = folds == fold
+        train_labels = labels[~held_out]
+        if np.unique(train_labels).size < 2:
+            scores[held_out] = train_labels.mean()
+            continue
+        model = make_model().fit(features[~held_out], train_labels)
+        scores[held_out] = model.predict_proba(features[held_out])[:, 1]
+    return scores
+
+
+def patient_resamples(patient_ids: Sequence[str], n_resamples: int, seed: int) -> Iterator[np.ndarray]:
+    """Yield image index arrays, each drawing as many patients as there are, with replacement."""
+    _, codes = np.unique(np.asarray(patient_ids, dtype=object).astype(str), return_inverse=True)
+    members = [np.flatnonzero(codes == code) for code in range(codes.max() + 1)]
+    rng = np.random.default_rng(seed)
+    for _ in range(n_resamples):
+        drawn = rng.integers(0, len(members), size=len(members))
+        yield np.concatenate([members[patient] for patient in drawn])
+
+
+def _percentile_interval(values: list[float]) -> tuple[float, float] | None:
+    if len(values) < 2:
+        return None
+    low, high = np.percentile(values, [2.5, 97.5])
+    return float(low), float(high)
+
+
+def bootstrap_intervals(
+    labels: np.ndarray, scores: Sequence[np.ndarray], patient_ids: Sequence[str], n_resamples: int, seed: int
+) -> list[tuple[tuple[float, float] | None, tuple[float, float] | None]]:
+    """Return (AUROC, AUPRC) 95% percentile intervals per score array, from paired patient resamples.
+
+    Resamples that hold a single class are skipped; an interval is ``None`` when fewer than two remain.
+    """
+    aurocs: list[list[float]] = [[] for _ in scores]
+    auprcs: list[list[float]] = [[] for _ in scores]
+    for indices in patient_resamples(patient_ids, n_resamples, seed):
+        resampled_labels = labels[indices]
+        if np.unique(resampled_labels).size < 2:
+            continue
+        for position, score in enumerate(scores):
+            aurocs[position].append(roc_auc_score(resampled_labels, score[indices]))
+            auprcs[position].append(average_precision_score(resampled_labels, score[indices]))
+    return [(_percentile_interval(a), _percentile_interval(p)) for a, p in zip(aurocs, auprcs, strict=True)]
+
+
+def _image_bytes(dataset) -> Iterator[bytes]:
+    """Yield each image's original file bytes, without decoding."""
+    from datasets import Image
+
+    for example in dataset.cast_column("image", Image(decode=False)).select_columns(["image"]):
+        image = example["image"]
+        if image.get("bytes") is not None:
+            yield image["bytes"]
+        elif image.get("path"):
+            yield Path(image["path"]).read_bytes()
+        else:
+            raise DatasetError("an image of the dataset has neither bytes nor a path; rebuild the dataset")
+
+
+def _as_single_dataset(dataset):
+    """Accept a Dataset, or a DatasetDict whose splits are concatenated."""
+    from datasets import DatasetDict, concatenate_datasets
+
+    if isinstance(dataset, DatasetDict):
+        return concatenate_datasets([dataset[split] for split in dataset])
+    return dataset
+
+
+def run_shortcut_probes(
+    dataset,
+    n_bootstrap: int = DEFAULT_BOOTSTRAP,
+    seed: int = DEFAULT_SEED,
+    center_fraction: float = CENTER_FRACTION,
+    probes: Sequence[Probe] = PROBES,
+) -> ShortcutReport:
+    """Score every probe on ``dataset`` (the ``full`` config) and return the report.
+
+    ``dataset`` is a ``datasets.Dataset`` (or a ``DatasetDict``, whose splits are joined) with the
+    columns ``image`` (original bytes), ``label`` (1 = positive), ``patient_id`` and ``fold``.
+    Scores are out of fold over the ``fold`` column; intervals come from ``n_bootstrap`` patient
+    resamples (0 for none). The same ``seed`` gives the same numbers.
+    """
+    dataset = _as_single_dataset(dataset)
+    missing = [column for column in REQUIRED_COLUMNS if column not in dataset.column_names]
+    if missing:
+        raise DatasetError(
+            f"the dataset lacks the column(s) {', '.join(missing)}; load it with config='full' "
+            "(load_dataset(data_dir=..., config='full'))"
+        )
+    if not 0.0 < center_fraction < 1.0:
+        raise DatasetError(f"the centre fraction must be between 0 and 1, got {center_fraction}")
+    labels = np.asarray(dataset["label"], dtype=np.int64)
+    folds = np.asarray(dataset["fold"], dtype=np.int64)
+    patient_ids = [str(patient) for patient in dataset["patient_id"]]
+    if np.unique(labels).size < 2:
+        raise DatasetError(f"the shortcut probes need both classes; all {len(labels)} images have label {labels[0]}")
+    if np.unique(folds).size < 2:
+        raise DatasetError("the shortcut probes need at least two folds in the 'fold' column")
+
+    try:
+        matrices = extract_features(_image_bytes(dataset))
+    except OSError as error:
+        raise DatasetError(f"an image could not be decoded for the shortcut probes: {error}") from error
+
+    scores, widths = [], []
+    for probe in probes:
+        features = probe.select(matrices, center_fraction)
+        widths.append(features.shape[1])
+        scores.append(out_of_fold_scores(partial(probe.make_model, seed), features, labels, folds))
+    intervals = bootstrap_intervals(labels, scores, patient_ids, n_bootstrap, seed)
+    results = [chance_result(float(labels.mean()))]
+    for probe, width, score, (auroc_ci, auprc_ci) in zip(probes, widths, scores, intervals, strict=True):
+        results.append(
+            ProbeResult(
+                probe=probe.probe,
+                model=probe.model,
+                features=probe.features,
+                n_features=width,
+                auroc=float(roc_auc_score(labels, score)),
+                auroc_ci=auroc_ci,
+                auprc=float(average_precision_score(labels, score)),
+                auprc_ci=auprc_ci,
+                sees_lungs=probe.sees_lungs,
+            )
+        )
+    return ShortcutReport(
+        n_images=len(labels),
+        n_patients=len(set(patient_ids)),
+        n_positive=int(labels.sum()),
+        n_folds=int(np.unique(folds).size),
+        n_bootstrap=n_bootstrap,
+        seed=seed,
+        center_fraction=center_fraction,
+        results=tuple(results),
+    )

@@ -1,0 +1,195 @@
+"""The shortcut audit's result: plain data, JSON round trip, a table and one sentence.
+
+Nothing here computes a probe; :mod:`covid_ct_scan_images.shortcuts.probes` fills a
+:class:`ShortcutReport` and the CLI, the dataset card and the baselines only render it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+#: Version of the JSON layout written by :func:`to_json`.
+REPORT_FORMAT = 1
+
+#: Probe name of the chance line that heads the table.
+CHANCE = "chance"
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """Out-of-fold scores of one probe; intervals are patient-bootstrap 95% percentiles or ``None``."""
+
+    probe: str
+    model: str
+    features: str
+    n_features: int
+    auroc: float
+    auroc_ci: tuple[float, float] | None
+    auprc: float
+    auprc_ci: tuple[float, float] | None
+    sees_lungs: bool = False
+
+    @property
+    def name(self) -> str:
+        """The probe as the table shows it, e.g. ``metadata (GBT)``."""
+        return self.probe if not self.model else f"{self.probe} ({self.model})"
+
+
+@dataclass(frozen=True)
+class ShortcutReport:
+    """How well models that cannot see lung disease predict the label, on patient-grouped folds."""
+
+    n_images: int
+    n_patients: int
+    n_positive: int
+    n_folds: int
+    n_bootstrap: int
+    seed: int
+    center_fraction: float
+    results: tuple[ProbeResult, ...]
+    format: int = field(default=REPORT_FORMAT)
+
+    @property
+    def prevalence(self) -> float:
+        """Share of positive images: the AUPRC of a classifier that guesses."""
+        return self.n_positive / self.n_images
+
+    @property
+    def probes(self) -> tuple[ProbeResult, ...]:
+        """The results without the chance line."""
+        return tuple(result for result in self.results if result.probe != CHANCE)
+
+    def best_shortcut(self) -> ProbeResult:
+        """The probe that does not see the lungs with the highest AUROC."""
+        candidates = [result for result in self.probes if not result.sees_lungs]
+        return max(candidates, key=lambda result: (result.auroc, result.auprc))
+
+
+def chance_result(prevalence: float) -> ProbeResult:
+    """Return the chance line: AUROC 0.5 and AUPRC equal to the prevalence, without intervals."""
+    return ProbeResult(CHANCE, "", "none (random guess)", 0, 0.5, None, prevalence, None)
+
+
+def to_dict(report: ShortcutReport) -> dict[str, Any]:
+    """Return ``report`` as JSON-ready data, with the prevalence and interpretation added."""
+    data = asdict(report)
+    data["prevalence"] = report.prevalence
+    data["interpretation"] = interpretation(report)
+    for result in data["results"]:
+        for key in ("auroc_ci", "auprc_ci"):
+            if result[key] is not None:
+                result[key] = list(result[key])
+    return data
+
+
+def from_dict(data: dict[str, Any]) -> ShortcutReport:
+    """Rebuild a report from :func:`to_dict` output (derived keys are ignored)."""
+    if data.get("format") != REPORT_FORMAT:
+        raise ValueError(f"unsupported shortcut report format {data.get('format')!r}; expected {REPORT_FORMAT}")
+    results = tuple(
+        ProbeResult(
+            **{
+                **result,
+                "auroc_ci": _interval(result.get("auroc_ci")),
+                "auprc_ci": _interval(result.get("auprc_ci")),
+            }
+        )
+        for result in data["results"]
+    )
+    keys = ("n_images", "n_patients", "n_positive", "n_folds", "n_bootstrap", "seed", "center_fraction")
+    return ShortcutReport(**{key: data[key] for key in keys}, results=results, format=data["format"])
+
+
+def _interval(value: Any) -> tuple[float, float] | None:
+    return None if value is None else (float(value[0]), float(value[1]))
+
+
+def to_json(report: ShortcutReport, path: str | Path | None = None) -> str:
+    """Return ``report`` as JSON text, and write it to ``path`` when one is given."""
+    text = json.dumps(to_dict(report), indent=2) + "\n"
+    if path is not None:
+        Path(path).write_text(text, encoding="utf-8")
+    return text
+
+
+def from_json(path: str | Path) -> ShortcutReport:
+    """Read a report written by :func:`to_json` (e.g. a saved run passed to the dataset card)."""
+    return from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+def _score(value: float, interval: tuple[float, float] | None) -> str:
+    if math.isnan(value):
+        return "n/a"
+    if interval is None:
+        return f"{value:.3f}"
+    return f"{value:.3f} [{interval[0]:.3f}, {interval[1]:.3f}]"
+
+
+def table_rows(report: ShortcutReport) -> list[tuple[str, str, str, str]]:
+    """Return the table's rows (probe, features, AUROC [95% CI], AUPRC [95% CI]), chance line first."""
+    ordered = sorted(report.results, key=lambda result: result.probe != CHANCE)
+    return [
+        (result.name, result.features, _score(result.auroc, result.auroc_ci), _score(result.auprc, result.auprc_ci))
+        for result in ordered
+    ]
+
+
+TABLE_HEADER = ("probe", "features", "AUROC [95% CI]", "AUPRC [95% CI]")
+
+
+def format_table(report: ShortcutReport, markdown: bool = False) -> str:
+    """Render the table as aligned plain text, or as a Markdown table for the dataset card."""
+    rows = [TABLE_HEADER, *table_rows(report)]
+    if markdown:
+        lines = [f"| {' | '.join(row)} |" for row in rows]
+        lines.insert(1, "|" + "|".join("---" for _ in TABLE_HEADER) + "|")
+        return "\n".join(lines)
+    widths = [max(len(row[column]) for row in rows) for column in range(len(TABLE_HEADER))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+def format_summary(report: ShortcutReport) -> str:
+    """One line on what the numbers were computed from."""
+    return (
+        f"{report.n_images} images ({report.n_positive} positive, prevalence {report.prevalence:.3f}) from "
+        f"{report.n_patients} patients; out-of-fold over {report.n_folds} patient-grouped folds; 95% intervals "
+        f"from {report.n_bootstrap} patient-level bootstrap resamples (seed {report.seed})."
+    )
+
+
+def interpretation(report: ShortcutReport) -> str:
+    """One plain-language sentence on what the table means, generated from its numbers."""
+    best = report.best_shortcut()
+    if math.isnan(best.auroc):
+        return "The shortcut probes could not be scored on this data (too few images of one class)."
+    # Without an interval (no bootstrap) the point estimate stands in for its lower bound.
+    low = best.auroc_ci[0] if best.auroc_ci is not None else best.auroc
+    interval = f" (95% CI {low:.2f}-{best.auroc_ci[1]:.2f})" if best.auroc_ci is not None else ""
+    measured = (
+        f"without seeing the lungs, the best probe ({best.name}: {best.features}) reaches AUROC "
+        f"{best.auroc:.2f}{interval} against 0.5 for chance"
+    )
+    if best.auroc >= 0.9 and low > 0.5:
+        verdict = (
+            "so the label can be predicted almost entirely from where the image came from, and a model's "
+            "accuracy on this dataset is no evidence that it detects COVID-19"
+        )
+    elif best.auroc >= 0.7 and low > 0.5:
+        verdict = (
+            "so much of the label can be predicted from where the image came from, and a model's accuracy "
+            "on this dataset should be compared with this number before it is read as skill"
+        )
+    elif low > 0.5:
+        verdict = "so part of the label leaks through image properties unrelated to the lungs"
+    else:
+        verdict = (
+            "so these probes found no clear shortcut, though with this few images the interval is wide "
+            "and a shortcut cannot be ruled out"
+        )
+    return f"{measured[0].upper()}{measured[1:]}, {verdict}."

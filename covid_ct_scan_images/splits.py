@@ -1,0 +1,142 @@
+"""Fixed, stratified, patient-grouped splits and folds, and the manifest that records them.
+
+The assignment depends only on the set of (image id, label, group) triples: groups are ordered by
+the SHA-256 of their key (a fixed pseudo-random order with no seed), then scikit-learn's
+``StratifiedGroupKFold`` (without shuffling) deals them into folds. Nothing depends on file-system
+order, the OS, ``PYTHONHASHSEED``, the number of processes or where the folder lives.
+
+* ``default``: 20 folds of 5 %; three go to test and three to validation (70/15/15). The three
+  folds of each held-out split are the combination whose positive count is nearest the exact
+  proportion (ties: the lowest fold numbers), so small classes are split as evenly as possible.
+* ``full``: 5 folds for cross-validation.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import warnings
+from dataclasses import dataclass
+from itertools import combinations
+from pathlib import Path
+
+import numpy as np
+
+from .errors import DatasetError
+
+SPLIT_NAMES = ("train", "validation", "test")
+HELD_OUT_FRACTION = 0.15
+N_CV_FOLDS = 5
+_N_SMALL_FOLDS = 20
+_FOLDS_PER_HELD_OUT = round(HELD_OUT_FRACTION * _N_SMALL_FOLDS)
+
+MANIFEST_COLUMNS = ("image_id", "label", "patient_id", "split", "fold")
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """Split (``default`` config) and cross-validation fold (``full`` config) of one image."""
+
+    image_id: str
+    label: int
+    patient_id: str
+    split: str
+    fold: int
+
+
+def _canonical_order(image_ids: list[str]) -> np.ndarray:
+    return np.array(sorted(range(len(image_ids)), key=lambda index: image_ids[index]))
+
+
+def _fold_of(labels: np.ndarray, groups: list[str], n_folds: int) -> np.ndarray:
+    """Fold index per image from StratifiedGroupKFold over hash-ordered groups."""
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    group_keys = np.array([hashlib.sha256(group.encode("utf-8")).hexdigest() for group in groups])
+    folds = np.full(len(labels), -1)
+    n_groups = len(set(group_keys))
+    if n_groups < n_folds:
+        raise DatasetError(f"only {n_groups} patient groups; at least {n_folds} are needed to make {n_folds} folds")
+    splitter = StratifiedGroupKFold(n_splits=n_folds, shuffle=False)
+    with warnings.catch_warnings():  # small samples have fewer positives than folds: expected, not a problem
+        warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
+        for fold, (_, members) in enumerate(splitter.split(np.zeros(len(labels)), labels, group_keys)):
+            folds[members] = fold
+    return folds
+
+
+def _pick_folds(positives_per_fold: list[int], candidates: list[int], target: float) -> tuple[int, ...]:
+    return min(
+        combinations(candidates, _FOLDS_PER_HELD_OUT),
+        key=lambda chosen: (abs(sum(positives_per_fold[fold] for fold in chosen) - target), chosen),
+    )
+
+
+def assign_splits(image_ids: list[str], labels: list[int], patients: list[str], groups: list[str]) -> list[Assignment]:
+    """Assign every image a split and a fold; the result is in the order of ``image_ids``."""
+    if len(set(image_ids)) != len(image_ids):
+        raise DatasetError("image ids must be unique to assign splits")
+    order = _canonical_order(image_ids)
+    sorted_labels = np.asarray(labels)[order]
+    sorted_groups = [groups[index] for index in order]
+    small_folds = _fold_of(sorted_labels, sorted_groups, _N_SMALL_FOLDS)
+    cv_folds = _fold_of(sorted_labels, sorted_groups, N_CV_FOLDS)
+    positives = [int(sorted_labels[small_folds == fold].sum()) for fold in range(_N_SMALL_FOLDS)]
+    target = HELD_OUT_FRACTION * int(sorted_labels.sum())
+    test = _pick_folds(positives, list(range(_N_SMALL_FOLDS)), target)
+    validation = _pick_folds(positives, [fold for fold in range(_N_SMALL_FOLDS) if fold not in test], target)
+    split_of_fold = {fold: "test" for fold in test} | {fold: "validation" for fold in validation}
+    result: list[Assignment | None] = [None] * len(image_ids)
+    for position, index in enumerate(order):
+        result[index] = Assignment(
+            image_id=image_ids[index],
+            label=int(labels[index]),
+            patient_id=patients[index],
+            split=split_of_fold.get(int(small_folds[position]), "train"),
+            fold=int(cv_folds[position]),
+        )
+    return [assignment for assignment in result if assignment is not None]
+
+
+def manifest_text(assignments: list[Assignment]) -> str:
+    """The manifest as CSV text, rows sorted by image id (the form that is hashed and published)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(MANIFEST_COLUMNS)
+    for row in sorted(assignments, key=lambda assignment: assignment.image_id):
+        writer.writerow([row.image_id, row.label, row.patient_id, row.split, row.fold])
+    return buffer.getvalue()
+
+
+def manifest_sha256(assignments: list[Assignment]) -> str:
+    """SHA-256 of :func:`manifest_text`: identifies a split assignment."""
+    return hashlib.sha256(manifest_text(assignments).encode("utf-8")).hexdigest()
+
+
+def read_manifest(path: Path) -> dict[str, Assignment]:
+    """Read a manifest written by :func:`manifest_text`, keyed by image id."""
+    try:
+        with open(path, encoding="utf-8", newline="") as handle:
+            reader = csv.DictReader(handle)
+            missing = set(MANIFEST_COLUMNS) - set(reader.fieldnames or ())
+            if missing:
+                raise DatasetError(f"{path}: not a splits manifest; missing columns {sorted(missing)}")
+            rows = {
+                row["image_id"]: Assignment(
+                    image_id=row["image_id"],
+                    label=int(row["label"]),
+                    patient_id=row["patient_id"],
+                    split=row["split"],
+                    fold=int(row["fold"]),
+                )
+                for row in reader
+            }
+    except OSError as error:
+        raise DatasetError(f"{path}: cannot read the splits manifest ({error.strerror or error})") from error
+    except ValueError as error:
+        raise DatasetError(f"{path}: malformed splits manifest ({error})") from error
+    bad = sorted({row.split for row in rows.values()} - set(SPLIT_NAMES))
+    if bad:
+        raise DatasetError(f"{path}: unknown split names {bad}; expected {list(SPLIT_NAMES)}")
+    return rows
