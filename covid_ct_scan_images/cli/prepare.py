@@ -1,0 +1,109 @@
+"""``covid-ct prepare PATH``: build the dataset (or reuse its cache) and print the split table."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..api import PreparedDataset, prepare
+from ..inventory import DEFAULT_MAX_IMAGE_PIXELS
+from ..layout import CLASS_NAMES
+
+
+def add_build_options(parser: argparse.ArgumentParser) -> None:
+    """Options shared by every command that reads a raw download."""
+    parser.add_argument("--strict", action="store_true", help="stop on any problem, not only label conflicts")
+    parser.add_argument(
+        "--label-source",
+        choices=["check", "folder", "sheet"],
+        default="check",
+        help="resolve label conflicts: 'check' stops on them (default), 'folder' or 'sheet' decides",
+    )
+    parser.add_argument("--name-column", help="Train.xls column holding the file names (header text or 0-based index)")
+    parser.add_argument("--label-column", help="Train.xls column holding the labels (header text or 0-based index)")
+    parser.add_argument(
+        "--full-decode",
+        action="store_true",
+        help="decode every image completely while checking (slower; catches corruption inside the pixel data)",
+    )
+    parser.add_argument(
+        "--max-image-pixels",
+        type=int,
+        default=DEFAULT_MAX_IMAGE_PIXELS,
+        help=f"refuse images larger than this many pixels (default {DEFAULT_MAX_IMAGE_PIXELS:,})",
+    )
+
+
+def build_options(args: argparse.Namespace) -> dict[str, object]:
+    """The build options given on the command line, as keyword arguments for :func:`prepare`."""
+    return {
+        "strict": args.strict,
+        "label_source": args.label_source,
+        "name_column": args.name_column,
+        "label_column": args.label_column,
+        "full_decode": args.full_decode,
+        "max_image_pixels": args.max_image_pixels,
+    }
+
+
+def split_table(prepared: PreparedDataset) -> str:
+    """Images per split and class, with totals, as a text table."""
+    header = f"{'split':<12}" + "".join(f"{name:>10}" for name in CLASS_NAMES) + f"{'total':>10}{'patients':>10}"
+    lines = [header, "-" * len(header)]
+    totals = [0] * len(CLASS_NAMES)
+    for split_name, split in prepared.dataset.items():
+        labels = split["label"]
+        counts = [labels.count(label) for label in range(len(CLASS_NAMES))]
+        totals = [total + count for total, count in zip(totals, counts, strict=True)]
+        patients = len(set(split["patient_id"]))
+        lines.append(f"{split_name:<12}" + "".join(f"{count:>10}" for count in counts) + f"{sum(counts):>10}{patients:>10}")
+    lines.append(f"{'all':<12}" + "".join(f"{count:>10}" for count in totals) + f"{sum(totals):>10}")
+    return "\n".join(lines)
+
+
+def print_prepared(prepared: PreparedDataset, config: str) -> None:
+    """Print the outcome of a build: banner, notes on what was left out, the table and the paths."""
+    report = prepared.report
+    if report.synthetic:
+        print("*** SYNTHETIC DEMO DATA: random shapes, not chest radiographs ***")
+    print(f"config {config!r}: " + ("reused the cache (input unchanged)" if prepared.reused else "built"))
+    left_out = report.left_out_files()
+    if left_out:
+        print(f"left out {len(left_out)} file(s) (see {prepared.report_path}):")
+        for name, reason in left_out[:20]:
+            print(f"  {name}: {reason}")
+    warnings = report.by_severity("warning")
+    for problem in warnings:
+        print(f"warning [{problem.kind}]: {problem.message} ({len(problem.files)} file(s))")
+    print(report_reference_line(prepared))
+    print(split_table(prepared))
+    print(f"Arrow cache:     {prepared.cache_dir}")
+    print(f"split manifest:  {prepared.manifest_path}")
+    print(f"check report:    {prepared.report_path}")
+
+
+def report_reference_line(prepared: PreparedDataset) -> str:
+    """The one-line comparison with the reference list of 1400 expected files."""
+    from ..reference import compare_with_reference
+
+    names = [name for split in prepared.dataset.values() for name in split["image_id"]]
+    return compare_with_reference(names).summary()
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build the requested config and print the result."""
+    prepared = prepare(
+        args.path, config=args.config, cache_dir=args.cache_dir, splits_manifest=args.splits_manifest, **build_options(args)
+    )
+    print_prepared(prepared, args.config)
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``prepare`` subcommand."""
+    parser = subparsers.add_parser("prepare", help="build the dataset from the raw download (folder, parent or .zip)")
+    parser.add_argument("path", nargs="?", help="raw download; default $COVID_CT_DATA_DIR, then the default folder")
+    parser.add_argument("--config", choices=["default", "full"], default="default")
+    parser.add_argument("--cache-dir", help="datasets cache folder (default: the datasets cache)")
+    parser.add_argument("--splits-manifest", help="pin the split assignment to a previously published manifest CSV")
+    add_build_options(parser)
+    parser.set_defaults(handler=run)
