@@ -15,16 +15,19 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
+from scipy.stats import rankdata
 from sklearn.base import ClassifierMixin
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 from ..errors import DatasetError
 from .features import (
     CENTER_FRACTION,
+    HISTOGRAM_BINS,
     THUMBNAIL_SIDE,
     FeatureMatrices,
     border_features,
@@ -57,7 +60,10 @@ def gradient_boosted_trees(seed: int) -> ClassifierMixin:
 
 @dataclass(frozen=True)
 class Probe:
-    """One row of the audit: which features, described how, into which model."""
+    """One row of the audit: which features, described how, into which model.
+
+    ``features`` may hold ``{center}``, replaced by the centre fraction as a percentage.
+    """
 
     probe: str
     model: str
@@ -83,9 +89,9 @@ def _center(matrices: FeatureMatrices, fraction: float) -> np.ndarray:
     return center_features(matrices.thumbnails, fraction)
 
 
-_METADATA = "size, file size, format, mode, bit depth, JPEG tables/quality, progressive, EXIF/ICC, dpi"
-_INTENSITY = "grayscale histogram (32 bins), mean, std, percentiles"
-_THUMBNAIL = f"{THUMBNAIL_SIDE}x{THUMBNAIL_SIDE} grayscale pixels"
+_METADATA = "size, bytes, format, mode, JPEG tables, EXIF/ICC"
+_INTENSITY = f"{HISTOGRAM_BINS}-bin histogram, mean, std, percentiles"
+_THUMBNAIL = f"{THUMBNAIL_SIDE}x{THUMBNAIL_SIDE} pixels"
 
 #: The probes in table order. Only the centre-only probe sees the lungs; it is there for comparison.
 PROBES: tuple[Probe, ...] = (
@@ -93,8 +99,15 @@ PROBES: tuple[Probe, ...] = (
     Probe("metadata", "GBT", _METADATA, _metadata, gradient_boosted_trees),
     Probe("intensity", "LR", _INTENSITY, _intensity, logistic_regression),
     Probe("intensity", "GBT", _INTENSITY, _intensity, gradient_boosted_trees),
-    Probe("border only", "LR", f"{_THUMBNAIL}, centre zeroed", _border, logistic_regression),
-    Probe("centre only", "LR", f"{_THUMBNAIL}, border zeroed", _center, logistic_regression, sees_lungs=True),
+    Probe("border only", "LR", f"{_THUMBNAIL}, central {{center}} zeroed", _border, logistic_regression),
+    Probe(
+        "centre only",
+        "LR",
+        f"{_THUMBNAIL}, all but central {{center}} zeroed",
+        _center,
+        logistic_regression,
+        sees_lungs=True,
+    ),
 )
 
 
@@ -135,6 +148,36 @@ def _percentile_interval(values: list[float]) -> tuple[float, float] | None:
     return float(low), float(high)
 
 
+def fast_auroc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """AUROC as the Mann-Whitney statistic with tied scores ranked by their average.
+
+    Equal to :func:`sklearn.metrics.roc_auc_score` for binary labels holding both classes, without
+    its input checks: the bootstrap calls it thousands of times.
+    """
+    positives = labels == 1
+    n_positive = int(positives.sum())
+    n_negative = labels.size - n_positive
+    ranks = rankdata(scores)
+    return float((ranks[positives].sum() - n_positive * (n_positive + 1) / 2) / (n_positive * n_negative))
+
+
+def fast_average_precision(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Average precision (step-wise, one step per distinct score) as sklearn computes it.
+
+    Equal to :func:`sklearn.metrics.average_precision_score` for binary labels with at least one
+    positive, without its input checks: the bootstrap calls it thousands of times.
+    """
+    order = np.argsort(-scores, kind="mergesort")
+    sorted_scores = scores[order]
+    true_positives = np.cumsum(labels[order] == 1)
+    # The last position of each run of equal scores is where the threshold takes effect.
+    boundaries = np.r_[np.flatnonzero(np.diff(sorted_scores)), sorted_scores.size - 1]
+    hits = true_positives[boundaries]
+    precision = hits / (boundaries + 1)
+    recall_steps = np.diff(np.r_[0, hits]) / true_positives[-1]
+    return float(np.sum(recall_steps * precision))
+
+
 def bootstrap_intervals(
     labels: np.ndarray, scores: Sequence[np.ndarray], patient_ids: Sequence[str], n_resamples: int, seed: int
 ) -> list[tuple[tuple[float, float] | None, tuple[float, float] | None]]:
@@ -149,8 +192,8 @@ def bootstrap_intervals(
         if np.unique(resampled_labels).size < 2:
             continue
         for position, score in enumerate(scores):
-            aurocs[position].append(roc_auc_score(resampled_labels, score[indices]))
-            auprcs[position].append(average_precision_score(resampled_labels, score[indices]))
+            aurocs[position].append(fast_auroc(resampled_labels, score[indices]))
+            auprcs[position].append(fast_average_precision(resampled_labels, score[indices]))
     return [(_percentile_interval(a), _percentile_interval(p)) for a, p in zip(aurocs, auprcs, strict=True)]
 
 
@@ -214,10 +257,12 @@ def run_shortcut_probes(
         raise DatasetError(f"an image could not be decoded for the shortcut probes: {error}") from error
 
     scores, widths = [], []
-    for probe in probes:
-        features = probe.select(matrices, center_fraction)
-        widths.append(features.shape[1])
-        scores.append(out_of_fold_scores(partial(probe.make_model, seed), features, labels, folds))
+    # The models are small: one thread is faster than OpenMP's spin-waiting on a busy machine.
+    with threadpool_limits(limits=1):
+        for probe in probes:
+            features = probe.select(matrices, center_fraction)
+            widths.append(features.shape[1])
+            scores.append(out_of_fold_scores(partial(probe.make_model, seed), features, labels, folds))
     intervals = bootstrap_intervals(labels, scores, patient_ids, n_bootstrap, seed)
     results = [chance_result(float(labels.mean()))]
     for probe, width, score, (auroc_ci, auprc_ci) in zip(probes, widths, scores, intervals, strict=True):
@@ -225,7 +270,7 @@ def run_shortcut_probes(
             ProbeResult(
                 probe=probe.probe,
                 model=probe.model,
-                features=probe.features,
+                features=probe.features.format(center=f"{center_fraction:.0%}"),
                 n_features=width,
                 auroc=float(roc_auc_score(labels, score)),
                 auroc_ci=auroc_ci,
