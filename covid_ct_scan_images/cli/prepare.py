@@ -55,7 +55,9 @@ def split_table(prepared: PreparedDataset) -> str:
         counts = [labels.count(label) for label in range(len(CLASS_NAMES))]
         totals = [total + count for total, count in zip(totals, counts, strict=True)]
         patients = len(set(split["patient_id"]))
-        lines.append(f"{split_name:<12}" + "".join(f"{count:>10}" for count in counts) + f"{sum(counts):>10}{patients:>10}")
+        lines.append(
+            f"{split_name:<12}" + "".join(f"{count:>10}" for count in counts) + f"{sum(counts):>10}{patients:>10}"
+        )
     lines.append(f"{'all':<12}" + "".join(f"{count:>10}" for count in totals) + f"{sum(totals):>10}")
     return "\n".join(lines)
 
@@ -92,7 +94,11 @@ def report_reference_line(prepared: PreparedDataset) -> str:
 def run(args: argparse.Namespace) -> int:
     """Build the requested config and print the result."""
     prepared = prepare(
-        args.path, config=args.config, cache_dir=args.cache_dir, splits_manifest=args.splits_manifest, **build_options(args)
+        args.path,
+        config=args.config,
+        cache_dir=args.cache_dir,
+        splits_manifest=args.splits_manifest,
+        **build_options(args),
     )
     print_prepared(prepared, args.config)
     return 0
