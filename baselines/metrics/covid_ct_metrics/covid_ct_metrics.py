@@ -19,7 +19,6 @@ from statistics import NormalDist
 import datasets
 import evaluate
 import numpy as np
-from sklearn.metrics import average_precision_score, roc_auc_score
 
 _DESCRIPTION = """
 Threshold-free ranking metrics (AUROC, AUPRC with the prevalence as its chance level) and, at a given
@@ -75,9 +74,27 @@ def wilson_interval(successes: int, trials: int, confidence: float = 0.95) -> li
 
 
 def _ranking(labels: np.ndarray, scores: np.ndarray) -> tuple[float | None, float | None]:
-    if labels.min() == labels.max():
+    """AUROC and average precision (AUPRC), as scikit-learn defines them; None when one class is missing.
+
+    Written with numpy (tie-aware) because the bootstrap calls it thousands of times and scikit-learn's
+    input validation costs milliseconds per call; ``tests/test_metrics.py`` checks both against scikit-learn.
+    """
+    n_positive = int(labels.sum())
+    n_negative = labels.size - n_positive
+    if n_positive == 0 or n_negative == 0:
         return None, None
-    return float(roc_auc_score(labels, scores)), float(average_precision_score(labels, scores))
+    # Distinct scores from highest to lowest, with the positives and items at each.
+    _, inverse, counts = np.unique(-scores, return_inverse=True, return_counts=True)
+    positives_at = np.bincount(inverse, weights=labels, minlength=counts.size)
+    # AUROC = Mann-Whitney U / (n_pos * n_neg), ties counted one half.
+    negatives_at = counts - positives_at
+    negatives_below = n_negative - np.cumsum(negatives_at)
+    auroc = float(np.sum(positives_at * (negatives_below + negatives_at / 2)) / (n_positive * n_negative))
+    # AP = sum over thresholds of (recall step) x precision, without interpolation.
+    true_positives = np.cumsum(positives_at)
+    precision = true_positives / np.cumsum(counts)
+    auprc = float(np.sum(positives_at / n_positive * precision))
+    return auroc, auprc
 
 
 def confusion_counts(labels: np.ndarray, predicted: np.ndarray) -> tuple[int, int, int, int]:
