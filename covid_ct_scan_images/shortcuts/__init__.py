@@ -8,6 +8,7 @@ of the disease. :func:`run_shortcut_probes` scores simple models that cannot see
 
 from __future__ import annotations
 
+from .features import CENTER_FRACTION
 from .probes import DEFAULT_BOOTSTRAP, DEFAULT_SEED, PROBES, Probe, run_shortcut_probes
 from .report import (
     ProbeResult,
@@ -21,6 +22,7 @@ from .report import (
 )
 
 __all__ = [
+    "CENTER_FRACTION",
     "DEFAULT_BOOTSTRAP",
     "DEFAULT_SEED",
     "PROBES",

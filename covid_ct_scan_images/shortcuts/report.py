@@ -156,10 +156,14 @@ def format_table(report: ShortcutReport, markdown: bool = False) -> str:
 
 def format_summary(report: ShortcutReport) -> str:
     """One line on what the numbers were computed from."""
+    intervals = (
+        f"95% intervals from {report.n_bootstrap} patient-level bootstrap resamples (seed {report.seed})"
+        if report.n_bootstrap
+        else "no intervals (no bootstrap)"
+    )
     return (
         f"{report.n_images} images ({report.n_positive} positive, prevalence {report.prevalence:.3f}) from "
-        f"{report.n_patients} patients; out-of-fold over {report.n_folds} patient-grouped folds; 95% intervals "
-        f"from {report.n_bootstrap} patient-level bootstrap resamples (seed {report.seed})."
+        f"{report.n_patients} patients; out-of-fold over {report.n_folds} patient-grouped folds; {intervals}."
     )
 
 
