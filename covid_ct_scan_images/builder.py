@@ -115,6 +115,11 @@ class CovidCTScanImages(datasets.GeneratorBasedBuilder):
     MANUAL_DOWNLOAD_INSTRUCTIONS = MANUAL_DOWNLOAD_INSTRUCTIONS
 
     def __init__(self, *args, data_dir: str | None = None, cache_dir: str | None = None, **kwargs):
+        # Options left at their defaults are dropped, so that equal builds share one cache folder
+        # (datasets derives the folder name from the keyword arguments given).
+        for name, option in BuildOptions.__dataclass_fields__.items():
+            if name in kwargs and kwargs[name] == option.default:
+                del kwargs[name]
         raw_path = resolve_data_dir(data_dir)
         located = locate(raw_path, library_work_dir(cache_dir))
         kwargs["hash"] = input_fingerprint(located, kwargs.get("splits_manifest"), DATASET_VERSION)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -96,12 +97,15 @@ def _class_dirs_in(folder: Path) -> dict[int, Path]:
     return found
 
 
-def _candidate_folders(start: Path) -> list[Path]:
-    """Folders at and below ``start`` (breadth first, sorted, skipping hidden and ``__MACOSX``)."""
+def _candidate_folders(start: Path) -> Iterator[Path]:
+    """Folders at and below ``start``, breadth first and sorted, skipping hidden and ``__MACOSX``.
+
+    Lazy, so that the search stops at the first folder holding a class folder without listing
+    the thousands of images below it.
+    """
     level = [start]
-    ordered: list[Path] = []
     for _depth in range(_MAX_SEARCH_DEPTH + 1):
-        ordered.extend(level)
+        yield from level
         next_level: list[Path] = []
         for folder in level:
             try:
@@ -112,7 +116,6 @@ def _candidate_folders(start: Path) -> list[Path]:
                 child for child in children if child.is_dir() and not child.name.startswith((".", "__MACOSX"))
             )
         level = next_level
-    return ordered
 
 
 def _find_sheet(root: Path) -> Path | None:

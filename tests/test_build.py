@@ -200,6 +200,7 @@ def test_cli_prepare_prints_table_and_paths(synthetic_root, cache_dir, capsys):
         assert word in out
     assert main(["prepare", str(synthetic_root), "--cache-dir", str(cache_dir)]) == 0
     assert "reused the cache" in capsys.readouterr().out
+    assert prepare(synthetic_root, cache_dir=cache_dir).reused, "the CLI and the Python API share one cache"
 
 
 def test_cli_demo(tmp_path, cache_dir, capsys):
