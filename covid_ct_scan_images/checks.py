@@ -8,7 +8,7 @@ problem into a stop (the caller enforces it with :meth:`Report.blocking`).
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -23,10 +23,11 @@ from .sheet import SheetListing
 
 LabelSource = Literal["check", "folder", "sheet"]
 
-#: Largest Hamming distance between 64-bit perceptual hashes that counts as a near-duplicate.
-#: Measured on the real sample (see README, "Near-duplicates"): distinct children's radiographs
-#: come as close as 2 bits, so only pairs at 0-1 bits are treated as the same picture.
-NEAR_DUPLICATE_MAX_DISTANCE = 1
+#: Largest Hamming distance between 256-bit perceptual hashes (``inventory.PHASH_SIZE`` 16) that counts as a
+#: near-duplicate. Measured on the real sample (``benchmarks/near_duplicates.py``; README, "Checks and audit"):
+#: re-encoded, resized or format-changed copies are at most 10 bits from the original, a same-patient
+#: follow-up film 16, radiographs of different children at least 64 (mean 108).
+NEAR_DUPLICATE_MAX_DISTANCE = 24
 
 
 @dataclass
@@ -53,16 +54,19 @@ def _resolution_hint(label_source: LabelSource) -> str:
 
 
 def near_duplicate_pairs(hashes: list[str], max_distance: int) -> list[tuple[int, int, int]]:
-    """(i, j, distance) for every pair of 64-bit hex perceptual hashes at most ``max_distance`` apart."""
-    if len(hashes) < 2:
+    """(i, j, distance) for every pair of hex perceptual hashes (all of one length) at most ``max_distance`` apart.
+
+    Empty hashes (files that could not be hashed) are never paired.
+    """
+    present = [index for index, value in enumerate(hashes) if value]
+    if len(present) < 2:
         return []
-    values = np.array([int(value, 16) for value in hashes], dtype=np.uint64)
+    bits = np.unpackbits(np.array([list(bytes.fromhex(hashes[index])) for index in present], dtype=np.uint8), axis=1)
     pairs = []
-    for index in range(len(values) - 1):
-        xor = values[index + 1 :] ^ values[index]
-        distances = np.unpackbits(xor.view(np.uint8).reshape(-1, 8), axis=1).sum(axis=1)
+    for position in range(len(present) - 1):
+        distances = (bits[position + 1 :] != bits[position]).sum(axis=1)
         pairs.extend(
-            (index, index + 1 + int(offset), int(distances[offset]))
+            (present[position], present[position + 1 + int(offset)], int(distances[offset]))
             for offset in np.flatnonzero(distances <= max_distance)
         )
     return pairs
@@ -104,6 +108,8 @@ def _drop_exact_duplicates(
                 )
         if len(per_class) > 1:
             names = [per_class[label][0].relative_path for label in sorted(per_class)]
+            if per_class[0][0].file_name.lower() == per_class[1][0].file_name.lower():
+                continue  # same name in both folders: reported once, as such, by _one_per_name
             cross_class.append((per_class[0][0].file_name, per_class[1][0].file_name))
             severity = "stop" if label_source == "check" else "warning"
             report.add(
@@ -167,8 +173,13 @@ def _sheet_labels(sheet: SheetListing | None) -> dict[str, int]:
 
 
 def _reconcile_sheet(
-    images: list[ImageFile], sheet: SheetListing | None, label_source: LabelSource, report: Report
+    images: list[ImageFile],
+    all_names: set[str],
+    sheet: SheetListing | None,
+    label_source: LabelSource,
+    report: Report,
 ) -> list[KeptImage]:
+    """Compare the kept files with the sheet; ``all_names`` are every file name found (lower case)."""
     if sheet is None:
         return [KeptImage(file=image, label=image.folder_label) for image in images]
     listed = defaultdict(set)
@@ -179,11 +190,10 @@ def _reconcile_sheet(
         report.add(
             "sheet_conflict", "stop", f"{sheet.path.name} lists these names twice with different labels", contradictory
         )
-    repeated = sorted({name for name in sheet.names if sheet.names.count(name) > 1} - set(contradictory))
+    repeated = sorted({name for name, count in Counter(sheet.names).items() if count > 1} - set(contradictory))
     if repeated:
         report.add("sheet_repeat", "note", f"{sheet.path.name} lists these names more than once", repeated)
-    found = {image.file_name.lower() for image in images}
-    missing = sorted({name for name in sheet.names if name.lower() not in found})
+    missing = sorted({name for name in sheet.names if name.lower() not in all_names})
     if missing:
         report.add("listed_but_missing", "warning", f"listed in {sheet.path.name} but no such image file", missing)
     unlisted = [image.relative_path for image in images if image.file_name.lower() not in listed]
@@ -244,13 +254,16 @@ def check_input(
     usable = _drop_unusable(inventory, report)
     unique, cross_class = _drop_exact_duplicates(usable, label_source, report)
     named = _one_per_name(unique, sheet, label_source, report)
-    kept = _reconcile_sheet(named, sheet, label_source, report)
+    all_names = {image.file_name.lower() for image in inventory.files}
+    kept = _reconcile_sheet(named, all_names, sheet, label_source, report)
     index_of = {item.file.file_name: position for position, item in enumerate(kept)}
     links = [(index_of[a], index_of[b]) for a, b in cross_class if a in index_of and b in index_of]
     hashes = [item.file.phash for item in kept]
     for first, second, distance in near_duplicate_pairs(hashes, near_duplicate_distance):
         links.append((first, second))
         a, b = kept[first], kept[second]
+        if a.file.sha256 == b.file.sha256:
+            continue  # identical bytes: already reported as a label conflict
         across = a.label != b.label
         report.add(
             "near_duplicate",
@@ -262,6 +275,10 @@ def check_input(
         )
     report.counts = {
         "files": len(inventory.files),
+        **{
+            f"{name} files": sum(image.folder_label == label for image in inventory.files)
+            for label, name in enumerate(CLASS_NAMES)
+        },
         **{f"{name} kept": sum(item.label == label for item in kept) for label, name in enumerate(CLASS_NAMES)},
         "left out": len(report.left_out_files()),
         "ignored": len(inventory.ignored),

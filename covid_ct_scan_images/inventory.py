@@ -10,12 +10,18 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import re
+import stat
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from PIL import Image, UnidentifiedImageError
+
+from .imaging import HIGH_BIT_DEPTH_MODES, scale_to_8bit
 from .layout import IMAGE_EXTENSIONS
 
 #: Default limit on width x height; larger images are refused unread (decompression-bomb guard).
@@ -24,6 +30,11 @@ DEFAULT_MAX_IMAGE_PIXELS = 50_000_000
 
 #: Operating-system litter that is ignored (and counted), never treated as images.
 JUNK_NAMES = frozenset({".ds_store", "thumbs.db", "desktop.ini", "ehthumbs.db", "icon\r"})
+
+#: Side of the perceptual hash (``imagehash.phash``): 16 gives a 256-bit hash, 64 hex digits. The usual
+#: 64-bit hash cannot tell radiographs of different children apart (2 bits on the real sample);
+#: see README, "Checks and audit".
+PHASH_SIZE = 16
 
 _FORMAT_EXTENSIONS = {"JPEG": {".jpg", ".jpeg"}, "PNG": {".png"}}
 _EXIF_ORIENTATION_TAG = 0x0112
@@ -116,6 +127,27 @@ def _ends_cleanly(data: bytes, image_format: str) -> bool:
     return True
 
 
+def _too_many_pixels(declared: str, max_image_pixels: int) -> str:
+    return (
+        f"declares {declared} pixels, more than the limit of {max_image_pixels:,} pixels; refused unread "
+        "(decompression-bomb guard: raise max_image_pixels / --max-image-pixels if the image is genuine)"
+    )
+
+
+def perceptual_hash(image: Image.Image, hash_size: int = PHASH_SIZE) -> str:
+    """Hex perceptual hash (DCT ``phash``) of an opened image, from a reduced-size grayscale decode.
+
+    A JPEG not yet loaded is decoded at reduced size (``draft``), which is much faster and gives
+    the same hash to within a bit or two; the hash only needs ``4 * hash_size`` pixels a side.
+    """
+    import imagehash
+
+    if image.format == "JPEG":
+        image.draft("L", (16 * hash_size, 16 * hash_size))
+    gray = scale_to_8bit(image) if image.mode in HIGH_BIT_DEPTH_MODES else image.convert("L")
+    return str(imagehash.phash(gray, hash_size=hash_size))
+
+
 def inspect_file(
     path: Path,
     root: Path,
@@ -127,20 +159,22 @@ def inspect_file(
 
     Never raises for a bad file: the returned record's ``problem`` says what is wrong.
     """
-    import imagehash
-    from PIL import Image, UnidentifiedImageError
-
     relative = path.relative_to(root).as_posix()
     base = {"path": path, "relative_path": relative, "folder_label": folder_label}
+    try:
+        status = path.stat()
+    except OSError as error:  # a dangling link, or a file removed while the folder was read
+        return ImageFile(**base, size_bytes=0, problem=f"unreadable: {error.strerror or error}")
+    if not stat.S_ISREG(status.st_mode):
+        return ImageFile(**base, size_bytes=0, problem="not a regular file (a pipe, socket or device); not read")
     if path.suffix.lower() not in IMAGE_EXTENSIONS:
-        size = path.stat().st_size
         return ImageFile(
-            **base, size_bytes=size, problem=f"extension {path.suffix or '(none)'!r} is not .png/.jpg/.jpeg"
+            **base, size_bytes=status.st_size, problem=f"extension {path.suffix or '(none)'!r} is not .png/.jpg/.jpeg"
         )
     try:
         data = path.read_bytes()
     except OSError as error:
-        return ImageFile(**base, size_bytes=0, problem=f"unreadable: {error.strerror or error}")
+        return ImageFile(**base, size_bytes=status.st_size, problem=f"unreadable: {error.strerror or error}")
     record = {**base, "size_bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
     if not data:
         return ImageFile(**record, problem="empty file (0 bytes)")
@@ -150,7 +184,9 @@ def inspect_file(
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
     except Image.DecompressionBombError as error:
-        return ImageFile(**record, problem=f"decompression bomb refused: {error}")
+        declared = re.search(r"\((\d+) pixels\)", str(error))
+        count = f"{int(declared.group(1)):,}" if declared else "too many"
+        return ImageFile(**record, problem=_too_many_pixels(count, max_image_pixels))
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         kind = "text or HTML, not an image" if _looks_like_text(data) else "not an image Pillow can read"
         return ImageFile(**record, problem=kind)
@@ -161,23 +197,21 @@ def inspect_file(
         if path.suffix.lower() not in _FORMAT_EXTENSIONS[image.format]:
             notes.append(f"{image.format} data with a {path.suffix} extension")
         if image.width * image.height > max_image_pixels:
-            return ImageFile(
-                **record,
-                problem=(
-                    f"declares {image.width} x {image.height} pixels, more than the limit of {max_image_pixels:,} "
-                    "(decompression-bomb guard; raise max_image_pixels if the image is genuine)"
-                ),
-            )
-        record["exif_orientation"] = int(image.getexif().get(_EXIF_ORIENTATION_TAG, 1) or 1)
+            return ImageFile(**record, problem=_too_many_pixels(f"{image.width} x {image.height}", max_image_pixels))
         try:
+            record["exif_orientation"] = _exif_orientation(image)
             if full_decode or not _ends_cleanly(data, image.format):
                 image.load()
-            if image.format == "JPEG":
-                image.draft("L", (64, 64))
-            record["phash"] = str(imagehash.phash(image.convert("L")))
+            record["phash"] = perceptual_hash(image)
         except (OSError, SyntaxError, ValueError) as error:
             return ImageFile(**record, problem=f"truncated or corrupt {image.format} data: {error}")
     return ImageFile(**record, notes=tuple(notes))
+
+
+def _exif_orientation(image: Image.Image) -> int:
+    """The EXIF orientation (1-8); 1 when absent or not a valid value."""
+    value = image.getexif().get(_EXIF_ORIENTATION_TAG, 1)
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
 def take_inventory(
@@ -198,9 +232,21 @@ def take_inventory(
     def inspect(item: tuple[Path, int]) -> ImageFile:
         return inspect_file(item[0], root, item[1], max_image_pixels=max_image_pixels, full_decode=full_decode)
 
-    with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
+    with _pillow_pixel_limit(max_image_pixels), ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
         files = list(pool.map(inspect, paths))
     return Inventory(files=files, ignored=ignored)
+
+
+@contextmanager
+def _pillow_pixel_limit(max_image_pixels: int) -> Iterator[None]:
+    """Let ``max_image_pixels`` decide: raise Pillow's own guard (refusing at twice its limit) to at least it."""
+    previous = Image.MAX_IMAGE_PIXELS
+    if previous is not None and previous < max_image_pixels:
+        Image.MAX_IMAGE_PIXELS = max_image_pixels
+    try:
+        yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = previous
 
 
 def stat_listing(class_dirs: Iterable[Path], root: Path) -> list[tuple[str, int, int]]:

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 #: Subcommand modules, in the order ``--help`` lists them.
-SUBCOMMANDS = ("prepare", "shortcuts", "demo")
+SUBCOMMANDS = ("prepare", "audit", "shortcuts", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:

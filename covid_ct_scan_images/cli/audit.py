@@ -1,0 +1,62 @@
+"""``covid-ct audit PATH``: check a raw download without building anything and print the report.
+
+Exit code 0 when there is nothing to fix (notes do not count), 1 when there are problems,
+2 for usage errors (bad arguments, a path that does not exist).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+from ..checks import CheckedInput
+from ..errors import UsageError
+from ..locate import locate, resolve_data_dir
+from ..plan import BuildOptions, check_download
+from .prepare import add_build_options, build_options
+
+
+def audit(
+    path: str | Path | None, options: BuildOptions | None = None, work_dir: str | Path | None = None
+) -> CheckedInput:
+    """Locate the raw download at ``path`` and run every check on it (nothing is built or cached).
+
+    A ``.zip`` is extracted (safely) under ``work_dir``; by default a temporary folder that is
+    removed afterwards, so that an audit leaves nothing behind.
+    """
+    raw = resolve_data_dir(path)
+    if work_dir is not None:
+        return check_download(locate(raw, Path(work_dir)), options or BuildOptions())
+    with tempfile.TemporaryDirectory(prefix="covid-ct-audit-") as scratch:
+        return check_download(locate(raw, Path(scratch)), options or BuildOptions())
+
+
+def run(args: argparse.Namespace) -> int:
+    """Audit the download, print the summary (and write JSON when asked); exit 1 when there are problems."""
+    if args.json is not None and Path(args.json).is_dir():
+        raise UsageError(f"--json {args.json}: is a folder; give a file name such as audit.json")
+    checked = audit(args.path, BuildOptions(**build_options(args)))
+    report = checked.report
+    print(report.format_text(max_files=args.max_files))
+    if args.json is not None:
+        Path(args.json).write_text(report.to_json() + "\n", encoding="utf-8")
+        print(f"JSON report written to {args.json}")
+    blocking = report.blocking(args.strict)
+    if blocking:
+        print(f"{len(blocking)} problem(s) would stop `covid-ct prepare`" + (" --strict" if args.strict else ""))
+    return 1 if report.has_problems else 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``audit`` subcommand."""
+    parser = subparsers.add_parser(
+        "audit", help="check a raw download (folder, parent or .zip) without building; exit 1 when problems"
+    )
+    parser.add_argument("path", nargs="?", help="raw download; default $COVID_CT_DATA_DIR, then the default folder")
+    parser.add_argument("--json", metavar="FILE", help="also write the report as JSON to FILE")
+    parser.add_argument(
+        "--max-files", type=int, default=20, metavar="N", help="files listed per problem in the text summary"
+    )
+    add_build_options(parser)
+    parser.set_defaults(handler=run)
