@@ -251,8 +251,8 @@ def test_cli_end_to_end_on_a_synthetic_raw_download(
     code = main(["shortcuts", str(root), "--cache-dir", str(cache_dir), "--json", str(out), "--n-bootstrap", "50"])
     printed = capsys.readouterr().out
     assert code == 0
-    assert "SYNTHETIC" in printed and "AUROC [95% CI]" in printed and "best probe" in printed
     data = json.loads(out.read_text(encoding="utf-8"))
+    assert "SYNTHETIC" in printed and "AUROC [95% CI]" in printed and data["interpretation"] in printed
     assert [row["probe"] for row in data["results"]][:2] == ["chance", "metadata"]
     assert (data["n_images"], data["n_positive"], data["n_bootstrap"]) == (40, 10, 50)
 

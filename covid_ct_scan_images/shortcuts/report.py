@@ -176,24 +176,23 @@ def interpretation(report: ShortcutReport) -> str:
     low = best.auroc_ci[0] if best.auroc_ci is not None else best.auroc
     interval = f" (95% CI {low:.2f}-{best.auroc_ci[1]:.2f})" if best.auroc_ci is not None else ""
     measured = (
-        f"without seeing the lungs, the best probe ({best.name}: {best.features}) reaches AUROC "
-        f"{best.auroc:.2f}{interval} against 0.5 for chance"
+        f"Of the models that cannot see lung disease, the best ({best.probe}, {best.model}) reaches AUROC "
+        f"{best.auroc:.2f}{interval} where chance is 0.5"
     )
     if best.auroc >= 0.9 and low > 0.5:
         verdict = (
-            "so the label can be predicted almost entirely from where the image came from, and a model's "
-            "accuracy on this dataset is no evidence that it detects COVID-19"
+            "so the label can be predicted almost entirely from image properties unrelated to the lungs, and a "
+            "model's accuracy on this dataset is no evidence that it detects COVID-19"
         )
     elif best.auroc >= 0.7 and low > 0.5:
         verdict = (
-            "so much of the label can be predicted from where the image came from, and a model's accuracy "
-            "on this dataset should be compared with this number before it is read as skill"
+            "so much of the label can be predicted from image properties unrelated to the lungs, and a model's "
+            "accuracy on this dataset should be compared with this number before it is read as skill"
         )
     elif low > 0.5:
         verdict = "so part of the label leaks through image properties unrelated to the lungs"
     else:
-        verdict = (
-            "so these probes found no clear shortcut, though with this few images the interval is wide "
-            "and a shortcut cannot be ruled out"
-        )
-    return f"{measured[0].upper()}{measured[1:]}, {verdict}."
+        verdict = "so these probes found no clear shortcut"
+        if best.auroc_ci is not None and best.auroc_ci[1] - best.auroc_ci[0] > 0.2:
+            verdict += ", though the interval is wide and a shortcut cannot be ruled out"
+    return f"{measured}, {verdict}."
