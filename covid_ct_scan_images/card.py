@@ -1,0 +1,409 @@
+"""Render the dataset card (``README.md`` of an export) from ``dataset_card.md`` and the exported data.
+
+``dataset_card.md`` at the repository root is the card's source: a YAML header with the fields a person
+writes (name, licence, tags) and Markdown text with ``string.Template`` placeholders (``${split_table}``).
+:func:`render_card` reads an export folder (its Parquet shards, audit report and manifest), computes every
+number the card shows (:func:`collect_stats`), adds the YAML a machine writes (``configs``,
+``dataset_info``, ``size_categories``, via the ``datasets`` library's own metadata classes) and fills in the
+text. Nothing in the card is typed by hand that the data could contradict.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import string
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from statistics import median
+
+import datasets
+import pandas as pd
+import pyarrow.parquet as pq
+from datasets.info import DatasetInfo, DatasetInfosDict
+from datasets.splits import SplitDict, SplitInfo
+from datasets.utils.metadata import MetadataConfigs
+from huggingface_hub import DatasetCard
+from PIL import Image
+
+from .builder import DATASET_VERSION, MANIFEST_FILENAME, REPORT_FILENAME
+from .errors import DatasetError
+from .layout import CLASS_NAMES
+from .reference import compare_with_reference, reference_entries
+from .report import Report
+
+#: The card's source, at the repository root.
+TEMPLATE_PATH = Path(__file__).resolve().parent.parent / "dataset_card.md"
+
+#: Released versions, newest first: (version, what changed). A test checks the current version is listed.
+VERSION_HISTORY: tuple[tuple[str, str], ...] = (
+    (
+        "1.0.0",
+        "First release. Configs `default` (train / validation / test, stratified, grouped by patient) and `full` "
+        "(one split with a `fold` column for cross-validation); features `image`, `label`, `image_id`, "
+        "`patient_id`, `source`, `width`, `height`, `sha256`, `mode`, `exif_orientation`.",
+    ),
+)
+
+#: Hugging Face ``size_categories`` bins: (upper bound, name).
+SIZE_CATEGORIES: tuple[tuple[int, str], ...] = (
+    (1_000, "n<1K"),
+    (10_000, "1K<n<10K"),
+    (100_000, "10K<n<100K"),
+    (1_000_000, "100K<n<1M"),
+)
+
+#: Columns read from the shards to compute the card (the image bytes are read separately, in batches).
+_STAT_COLUMNS = ("image_id", "label", "patient_id", "source", "width", "height", "sha256", "mode")
+
+#: Repository id shown in the card's loading example when the export does not know where it will be pushed.
+PLACEHOLDER_REPO_ID = "NAME/covid_ct_scan_images"
+
+#: How many file names the card lists for one problem before summarising the rest.
+MAX_LISTED = 20
+
+
+def load_template(path: str | os.PathLike[str] | None = None) -> str:
+    """The card's source text: ``path``, or ``dataset_card.md`` at the repository root."""
+    source = Path(path) if path is not None else TEMPLATE_PATH
+    try:
+        return source.read_text(encoding="utf-8")
+    except OSError as error:
+        raise DatasetError(
+            f"cannot read the dataset card source {source}: {error.strerror}. It is `dataset_card.md` at the root "
+            "of the covid_ct_scan_images repository; run from a source checkout (`pip install -e .`) or pass "
+            "--card-template FILE."
+        ) from error
+
+
+def size_category(n_rows: int) -> str:
+    """The Hugging Face ``size_categories`` value for ``n_rows`` examples."""
+    for bound, name in SIZE_CATEGORIES:
+        if n_rows < bound:
+            return name
+    return "n>1M"
+
+
+def _split_of(shard: Path) -> str:
+    return shard.name.split("-")[0]
+
+
+def _split_order(split: str) -> tuple[int, str]:
+    order = ("train", "validation", "test")
+    return (order.index(split) if split in order else len(order), split)
+
+
+def shard_files(export_dir: Path) -> dict[str, dict[str, list[Path]]]:
+    """``{config: {split: [shard, ...]}}`` for the Parquet shards of an export (splits train, validation, test)."""
+    found: dict[str, dict[str, list[Path]]] = defaultdict(lambda: defaultdict(list))
+    for shard in sorted((export_dir / "data").glob("*/*.parquet")):
+        found[shard.parent.name][_split_of(shard)].append(shard)
+    if not found:
+        raise DatasetError(f"{export_dir} holds no Parquet shards under data/; is it an export folder?")
+    return {
+        config: dict(sorted(splits.items(), key=lambda item: _split_order(item[0]))) for config, splits in found.items()
+    }
+
+
+def image_format(data: bytes) -> str:
+    """The image format of encoded bytes as Pillow names it (``JPEG``, ``PNG``), or ``unreadable``."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return image.format or "unknown"
+    except OSError:
+        return "unreadable"
+
+
+def _read_split(shards: list[Path]) -> pd.DataFrame:
+    """The metadata columns of one split, with the image format read from the embedded bytes."""
+    frames, formats = [], []
+    for shard in shards:
+        parquet = pq.ParquetFile(shard)
+        columns = [name for name in (*_STAT_COLUMNS, "fold") if name in parquet.schema_arrow.names]
+        frames.append(parquet.read(columns=columns).to_pandas())
+        for batch in parquet.iter_batches(columns=["image"], batch_size=32):
+            formats.extend(image_format(data) for data in batch.column("image").field("bytes").to_pylist())
+    frame = pd.concat(frames, ignore_index=True)
+    frame["format"] = formats
+    return frame
+
+
+def _split_info(name: str, shards: list[Path]) -> tuple[SplitInfo, int]:
+    """The split's ``SplitInfo`` (rows, uncompressed bytes) and the size of its files."""
+    rows = num_bytes = 0
+    for shard in shards:
+        metadata = pq.ParquetFile(shard).metadata
+        rows += metadata.num_rows
+        num_bytes += sum(metadata.row_group(index).total_byte_size for index in range(metadata.num_row_groups))
+    return SplitInfo(name=name, num_bytes=num_bytes, num_examples=rows), sum(shard.stat().st_size for shard in shards)
+
+
+def dataset_infos(export_dir: Path) -> DatasetInfosDict:
+    """Features and split sizes of every config, read from the shards (features from their schema)."""
+    infos = {}
+    for config, splits in shard_files(export_dir).items():
+        first = next(iter(splits.values()))[0]
+        features = datasets.Features.from_arrow_schema(pq.read_schema(first))
+        info = DatasetInfo(config_name=config, features=features, splits=SplitDict(), download_size=0, dataset_size=0)
+        for split, shards in splits.items():
+            split_info, file_bytes = _split_info(split, shards)
+            info.splits.add(split_info)
+            info.download_size += file_bytes
+            info.dataset_size += split_info.num_bytes
+        infos[config] = info
+    return DatasetInfosDict(infos)
+
+
+def metadata_configs(export_dir: Path) -> MetadataConfigs:
+    """The card's ``configs``: one ``data_files`` pattern per split of every config."""
+    from .export import split_pattern
+
+    configs = {}
+    for config, splits in shard_files(export_dir).items():
+        configs[config] = {"data_files": [{"split": split, "path": split_pattern(config, split)} for split in splits]}
+    return MetadataConfigs(configs)
+
+
+@dataclass
+class CardStats:
+    """Everything the card computes from an export: the rows of each config and the audit report."""
+
+    splits: dict[str, pd.DataFrame]
+    full: pd.DataFrame
+    report: Report
+    manifest_sha256: str
+    version: str = DATASET_VERSION
+
+
+def collect_stats(export_dir: str | os.PathLike[str]) -> CardStats:
+    """Read an export folder and return what the card shows."""
+    root = Path(export_dir)
+    shards = shard_files(root)
+    if set(shards) != {"default", "full"}:
+        raise DatasetError(f"{root} must hold the configs default and full; found {sorted(shards)}")
+    splits = {split: _read_split(files) for split, files in shards["default"].items()}
+    full = _read_split(shards["full"]["train"])
+    report = Report.from_dict(json.loads((root / REPORT_FILENAME).read_text(encoding="utf-8")))
+    manifest = hashlib.sha256((root / MANIFEST_FILENAME).read_bytes()).hexdigest()
+    return CardStats(splits=splits, full=full, report=report, manifest_sha256=manifest)
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:.1f}"
+
+
+def _markdown_table(header: list[str], rows: list[list[object]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines.extend("| " + " | ".join(str(cell) for cell in row) + " |" for row in rows)
+    return "\n".join(lines)
+
+
+def _class_counts(frame: pd.DataFrame) -> list[int]:
+    return [int((frame["label"] == label).sum()) for label in range(len(CLASS_NAMES))]
+
+
+def count_table(groups: dict[str, pd.DataFrame], first_column: str) -> str:
+    """Images per class, total and patients for each group (split or fold), with an ``all`` row."""
+    rows = []
+    for name, frame in groups.items():
+        counts = _class_counts(frame)
+        rows.append([name, *counts, sum(counts), frame["patient_id"].nunique()])
+    every = pd.concat(list(groups.values()), ignore_index=True)
+    counts = _class_counts(every)
+    rows.append(["all", *counts, sum(counts), every["patient_id"].nunique()])
+    return _markdown_table([first_column, *CLASS_NAMES, "total", "patients"], rows)
+
+
+def per_class_table(frame: pd.DataFrame, column: str, title: str) -> str:
+    """How many images of each class have each value of ``column`` (format, mode, source, licence)."""
+    rows = []
+    for value in sorted(frame[column].unique()):
+        subset = frame[frame[column] == value]
+        rows.append([f"`{value}`" if value else "(none)", *_class_counts(subset), len(subset)])
+    return _markdown_table([title, *CLASS_NAMES, "total"], rows)
+
+
+def resolution_table(frame: pd.DataFrame) -> str:
+    """Width and height (pixels): min, median and max, per class and overall."""
+    rows = []
+    groups = [(name, frame[frame["label"] == label]) for label, name in enumerate(CLASS_NAMES)] + [("all", frame)]
+    for name, subset in groups:
+        if subset.empty:
+            continue
+        for column in ("width", "height"):
+            values = subset[column].tolist()
+            rows.append([name, column, min(values), _number(median(values)), max(values)])
+    return _markdown_table(["images", "side", "min", "median", "max"], rows)
+
+
+def licence_of(image_id: str) -> str:
+    """The licence the reference list records for an image (empty: none stated upstream)."""
+    entry = reference_entries().get(image_id.lower())
+    if entry is None:
+        return "unknown (not in the reference list)"
+    return entry.license or "none stated upstream"
+
+
+def _listed(files: list[str]) -> str:
+    shown = ", ".join(f"`{name}`" for name in files[:MAX_LISTED])
+    more = f" and {len(files) - MAX_LISTED} more" if len(files) > MAX_LISTED else ""
+    return shown + more
+
+
+def duplicates_text(report: Report, full: pd.DataFrame) -> str:
+    """Exact and near duplicates the checks found, and identical bytes left in the exported data."""
+    lines = []
+    exact = [file for problem in report.problems if problem.kind == "duplicate_bytes" for file in problem.files]
+    names = [file for problem in report.problems if problem.kind == "duplicate_name" for file in problem.files]
+    near = [problem for problem in report.problems if problem.kind == "near_duplicate"]
+    lines.append(
+        f"- Files with bytes identical to another file of the same class, left out (one copy kept): {len(exact)}"
+        + (f" ({_listed(exact)})." if exact else ".")
+    )
+    lines.append(
+        f"- Files whose name repeats another file's name, left out: {len(names)}"
+        + (f" ({_listed(names)})." if names else ".")
+    )
+    lines.append(
+        f"- Near-duplicate pairs (perceptual hashes a few bits apart), kept and put in the same split and fold: "
+        f"{len(near)}."
+    )
+    lines.extend(f"  - {' and '.join(f'`{name}`' for name in problem.files)}: {problem.message}" for problem in near)
+    repeated = int(full["sha256"].duplicated().sum())
+    lines.append(f"- Images in this export whose bytes equal another exported image: {repeated}.")
+    return "\n".join(lines)
+
+
+def left_out_text(report: Report) -> str:
+    """Files the audit left out of the dataset and why, and files it ignored (not images)."""
+    left_out = report.left_out_files()
+    if not left_out:
+        lines = ["No image file was left out: every image file found is in the dataset."]
+    else:
+        by_reason: dict[str, list[str]] = defaultdict(list)
+        for name, reason in left_out:
+            by_reason[reason].append(name)
+        lines = [f"{len(left_out)} file(s) were left out:"]
+        lines.extend(f"- {reason}: {len(names)} ({_listed(names)})" for reason, names in sorted(by_reason.items()))
+    if report.ignored:
+        ignored = Counter(reason for _, reason in report.ignored)
+        lines.append("")
+        lines.append(
+            "Ignored (not images): " + ", ".join(f"{count} {reason}" for reason, count in sorted(ignored.items())) + "."
+        )
+    return "\n".join(lines)
+
+
+def shortcut_section(shortcuts) -> str:
+    """The shortcut-probe table with its one-sentence interpretation, or a line saying it was not computed."""
+    if shortcuts is None:
+        return (
+            "**Shortcut probes: not computed for this export** (run `covid-ct shortcuts PATH --json FILE` and "
+            "pass the file to `covid-ct export --shortcuts-json FILE`)."
+        )
+    from .shortcuts import format_summary, format_table, interpretation
+
+    return "\n\n".join(
+        [format_table(shortcuts, markdown=True), format_summary(shortcuts), f"**{interpretation(shortcuts)}**"]
+    )
+
+
+def version_history() -> str:
+    """The version history as a Markdown list, the current version marked."""
+    return "\n".join(
+        f"- **{version}**{' (this version)' if version == DATASET_VERSION else ''}: {text}"
+        for version, text in VERSION_HISTORY
+    )
+
+
+def card_values(stats: CardStats, shortcuts=None, repo_id: str | None = None) -> dict[str, str]:
+    """Every placeholder of ``dataset_card.md`` and its value computed from ``stats``."""
+    full = stats.full.assign(licence=stats.full["image_id"].map(licence_of))
+    negatives, positives = (full[full["label"] == label] for label in range(len(CLASS_NAMES)))
+    reference = reference_entries().values()
+    found = compare_with_reference(full["image_id"].tolist())
+    synthetic = (
+        "> **SYNTHETIC DATA.** This export was built from a synthetic download made by `covid-ct demo` or the "
+        "tests: the images are random shapes, not chest radiographs, and every number below describes them.\n"
+        if stats.report.synthetic
+        else ""
+    )
+    folds = {str(fold): full[full["fold"] == fold] for fold in sorted(full["fold"].unique())}
+    return {
+        "version": stats.version,
+        "repo_id": repo_id or PLACEHOLDER_REPO_ID,
+        "synthetic_banner": synthetic,
+        "n_images": str(len(full)),
+        "n_negative": str(len(negatives)),
+        "n_positive": str(len(positives)),
+        "n_patients": str(full["patient_id"].nunique()),
+        "n_patients_negative": str(negatives["patient_id"].nunique()),
+        "n_patients_positive": str(positives["patient_id"].nunique()),
+        "n_negative_cohen": str(int((negatives["source"] == "cohen").sum())),
+        "n_negative_kermany": str(int((negatives["source"] == "kermany").sum())),
+        "n_positive_cohen": str(int((positives["source"] == "cohen").sum())),
+        "n_source_unknown": str(int((full["source"] == "unknown").sum())),
+        "n_folds": str(len(folds)),
+        "ref_total": str(len(reference)),
+        "ref_negative": str(sum(entry.label == 0 for entry in reference)),
+        "ref_positive": str(sum(entry.label == 1 for entry in reference)),
+        "reference_summary": found.summary().removeprefix("reference list: "),
+        "split_table": count_table(stats.splits, "split"),
+        "fold_table": count_table(folds, "fold"),
+        "resolution_table": resolution_table(full),
+        "format_table": per_class_table(full, "format", "format"),
+        "mode_table": per_class_table(full, "mode", "mode"),
+        "source_table": per_class_table(full, "source", "source"),
+        "licence_table": per_class_table(full, "licence", "licence (per image)"),
+        "duplicates": duplicates_text(stats.report, full),
+        "left_out": left_out_text(stats.report),
+        "manifest_sha256": stats.manifest_sha256,
+        "shortcut_section": shortcut_section(shortcuts),
+        "version_history": version_history(),
+    }
+
+
+def card_metadata(template: DatasetCard, export_dir: Path, n_images: int):
+    """The card's YAML: the source's fields plus ``size_categories``, ``configs`` and ``dataset_info``."""
+    data = template.data
+    data.size_categories = [size_category(n_images)]
+    MetadataConfigs(metadata_configs(export_dir)).to_dataset_card_data(data)
+    dataset_infos(export_dir).to_dataset_card_data(data)
+    return data
+
+
+def render_card(
+    export_dir: str | os.PathLike[str], shortcuts=None, template: str | None = None, repo_id: str | None = None
+) -> str:
+    """The dataset card of an export folder: ``dataset_card.md`` with its numbers computed from the folder.
+
+    ``shortcuts`` is a :class:`~covid_ct_scan_images.shortcuts.ShortcutReport` of the same data, or
+    ``None`` for a card that says the shortcut probes were not computed. ``repo_id`` is the Hub
+    repository the loading example names (default ``NAME/covid_ct_scan_images``).
+    """
+    root = Path(export_dir)
+    source = DatasetCard(template if template is not None else load_template())
+    stats = collect_stats(root)
+    try:
+        text = string.Template(source.text).substitute(card_values(stats, shortcuts, repo_id))
+    except (KeyError, ValueError) as error:
+        raise DatasetError(f"the dataset card source has a placeholder the renderer does not know: {error}") from error
+    data = card_metadata(source, root, len(stats.full))
+    return f"---\n{data.to_yaml()}\n---\n{text.lstrip()}"
+
+
+__all__ = [
+    "TEMPLATE_PATH",
+    "VERSION_HISTORY",
+    "CardStats",
+    "card_values",
+    "collect_stats",
+    "dataset_infos",
+    "load_template",
+    "metadata_configs",
+    "render_card",
+    "size_category",
+]
