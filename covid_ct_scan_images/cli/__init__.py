@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 #: Subcommand modules, in the order ``--help`` lists them.
-SUBCOMMANDS = ("prepare", "audit", "shortcuts", "demo")
+SUBCOMMANDS = ("prepare", "audit", "shortcuts", "demo", "export", "push")
 
 
 def build_parser() -> argparse.ArgumentParser:
