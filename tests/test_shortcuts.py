@@ -189,6 +189,10 @@ def test_expected_failures_are_dataset_errors() -> None:
         run_shortcut_probes(one_class, n_bootstrap=0)
     with pytest.raises(DatasetError, match="config='full'"):
         run_shortcut_probes(one_class.remove_columns("fold"), n_bootstrap=0)
+    good = encode(np.zeros((SIDE, SIDE), np.uint8), "PNG")
+    damaged = build_dataset([good, good, good[:60], good], [1, 0, 1, 0]).add_column("image_id", list("abcd"))
+    with pytest.raises(DatasetError, match=r"^c could not be decoded"):
+        run_shortcut_probes(damaged, n_bootstrap=0)
 
 
 def test_fast_metrics_equal_sklearn() -> None:

@@ -10,6 +10,7 @@ large the originals are.
 from __future__ import annotations
 
 import io
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -187,19 +188,39 @@ def thumbnail_vector(gray: np.ndarray) -> np.ndarray:
     return np.asarray(small, dtype=np.float64).ravel() / 255.0
 
 
+class ImageFeatureError(ValueError):
+    """An image whose features could not be read; ``index`` is its position in the input."""
+
+    def __init__(self, index: int, error: Exception) -> None:
+        super().__init__(f"image {index} could not be decoded: {error}")
+        self.index = index
+
+
 def image_features(data: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Return the metadata, intensity and thumbnail vectors of one image file's bytes."""
-    with Image.open(io.BytesIO(data)) as image:
-        metadata = metadata_vector(image, len(data))
-        gray = _grayscale(image)
+    """Return the metadata, intensity and thumbnail vectors of one image file's bytes.
+
+    Pillow's decompression-bomb warning is silenced: the dataset builder already refused images
+    over the user's pixel limit.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        with Image.open(io.BytesIO(data)) as image:
+            metadata = metadata_vector(image, len(data))
+            gray = _grayscale(image)
     return metadata, intensity_vector(gray), thumbnail_vector(gray)
 
 
 def extract_features(images: Iterable[bytes]) -> FeatureMatrices:
-    """Decode each image once and stack its metadata, intensity and thumbnail vectors."""
+    """Decode each image once and stack its metadata, intensity and thumbnail vectors.
+
+    Raises :class:`ImageFeatureError` (with the image's position) for a file that cannot be decoded.
+    """
     metadata, intensity, thumbnails = [], [], []
-    for data in images:
-        row = image_features(data)
+    for index, data in enumerate(images):
+        try:
+            row = image_features(data)
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+            raise ImageFeatureError(index, error) from error
         metadata.append(row[0])
         intensity.append(row[1])
         thumbnails.append(row[2])

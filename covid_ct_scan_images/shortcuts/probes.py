@@ -30,6 +30,7 @@ from .features import (
     HISTOGRAM_BINS,
     THUMBNAIL_SIDE,
     FeatureMatrices,
+    ImageFeatureError,
     border_features,
     center_features,
     extract_features,
@@ -253,8 +254,13 @@ def run_shortcut_probes(
 
     try:
         matrices = extract_features(_image_bytes(dataset))
-    except OSError as error:
-        raise DatasetError(f"an image could not be decoded for the shortcut probes: {error}") from error
+    except ImageFeatureError as error:
+        has_id = "image_id" in dataset.column_names
+        name = dataset.select_columns(["image_id"])[error.index]["image_id"] if has_id else f"row {error.index}"
+        raise DatasetError(
+            f"{name} could not be decoded for the shortcut probes ({error.__cause__}); rebuild the dataset "
+            "with --full-decode to find and leave out damaged images"
+        ) from error
 
     scores, widths = [], []
     # The models are small: one thread is faster than OpenMP's spin-waiting on a busy machine.
