@@ -15,7 +15,6 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
-from scipy.stats import rankdata
 from sklearn.base import ClassifierMixin
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
@@ -149,33 +148,38 @@ def _percentile_interval(values: list[float]) -> tuple[float, float] | None:
     return float(low), float(high)
 
 
-def fast_auroc(labels: np.ndarray, scores: np.ndarray) -> float:
-    """AUROC as the Mann-Whitney statistic with tied scores ranked by their average.
-
-    Equal to :func:`sklearn.metrics.roc_auc_score` for binary labels holding both classes, without
-    its input checks: the bootstrap calls it thousands of times.
-    """
-    positives = labels == 1
-    n_positive = int(positives.sum())
-    n_negative = labels.size - n_positive
-    ranks = rankdata(scores)
-    return float((ranks[positives].sum() - n_positive * (n_positive + 1) / 2) / (n_positive * n_negative))
-
-
-def fast_average_precision(labels: np.ndarray, scores: np.ndarray) -> float:
-    """Average precision (step-wise, one step per distinct score) as sklearn computes it.
-
-    Equal to :func:`sklearn.metrics.average_precision_score` for binary labels with at least one
-    positive, without its input checks: the bootstrap calls it thousands of times.
-    """
+def _threshold_counts(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cumulative true and false positives at each distinct score, from the highest score down."""
     order = np.argsort(-scores, kind="mergesort")
     sorted_scores = scores[order]
     true_positives = np.cumsum(labels[order] == 1)
     # The last position of each run of equal scores is where the threshold takes effect.
     boundaries = np.r_[np.flatnonzero(np.diff(sorted_scores)), sorted_scores.size - 1]
     hits = true_positives[boundaries]
-    precision = hits / (boundaries + 1)
-    recall_steps = np.diff(np.r_[0, hits]) / true_positives[-1]
+    return hits, boundaries + 1 - hits
+
+
+def fast_auroc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Area under the ROC curve (trapezoids, so ties count half), as sklearn computes it.
+
+    Equal to :func:`sklearn.metrics.roc_auc_score` for binary labels holding both classes, without
+    its input checks: the bootstrap calls it thousands of times.
+    """
+    true_positives, false_positives = _threshold_counts(labels, scores)
+    tpr = np.r_[0, true_positives] / true_positives[-1]
+    fpr = np.r_[0, false_positives] / false_positives[-1]
+    return float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2))
+
+
+def fast_average_precision(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Average precision (step-wise, one step per distinct score), as sklearn computes it.
+
+    Equal to :func:`sklearn.metrics.average_precision_score` for binary labels with at least one
+    positive, without its input checks: the bootstrap calls it thousands of times.
+    """
+    true_positives, false_positives = _threshold_counts(labels, scores)
+    precision = true_positives / (true_positives + false_positives)
+    recall_steps = np.diff(np.r_[0, true_positives]) / true_positives[-1]
     return float(np.sum(recall_steps * precision))
 
 
