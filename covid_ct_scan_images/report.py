@@ -77,7 +77,7 @@ class Report:
         )
 
     def format_text(self, max_files: int = 10) -> str:
-        """A human summary: counts, then problems grouped by severity, each with its files."""
+        """A human summary: counts, then problems by severity and kind, each message with its files."""
         lines = []
         if self.synthetic:
             lines.append("*** SYNTHETIC DEMO DATA: not chest radiographs ***")
@@ -87,11 +87,17 @@ class Report:
             ignored = Counter(reason for _, reason in self.ignored)
             lines.append("ignored: " + ", ".join(f"{count} {reason}" for reason, count in sorted(ignored.items())))
         for severity in SEVERITY_ORDER:
+            by_kind: dict[str, list[Problem]] = {}
             for problem in self.by_severity(severity):
-                lines.append(f"[{severity}] {problem.kind}: {problem.message}")
-                lines.extend(f"    {name}" for name in problem.files[:max_files])
-                if len(problem.files) > max_files:
-                    lines.append(f"    ... and {len(problem.files) - max_files} more")
+                by_kind.setdefault(problem.kind, []).append(problem)
+            for kind, problems in by_kind.items():
+                count = len({name for problem in problems for name in problem.files})
+                lines.append(f"[{severity}] {kind}" + (f" ({count} file(s))" if count else "") + ":")
+                for problem in problems:
+                    lines.append(f"  {problem.message}")
+                    lines.extend(f"      {name}" for name in problem.files[:max_files])
+                    if len(problem.files) > max_files:
+                        lines.append(f"      ... and {len(problem.files) - max_files} more")
         if not self.has_problems:
             lines.append("no problems found")
         return "\n".join(lines)
