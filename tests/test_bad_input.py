@@ -431,8 +431,8 @@ def test_10_litter_is_ignored_and_counted_never_an_image(capsys, root):
         f"positive kept {N_POS}, left out 0, ignored 7"
     ) in text
     assert (
-        "ignored: 1 empty folder, 1 hidden file, 1 macOS archive metadata (__MACOSX), 1 macOS resource fork (._*), "
-        "1 operating-system file (.DS_Store), 1 operating-system file (Thumbs.db), 1 operating-system file (desktop.ini)"
+        "ignored: 1 empty folder, 1 hidden file, 1 macOS archive metadata (__MACOSX), 1 macOS resource fork (._*), 1 "
+        "operating-system file (.DS_Store), 1 operating-system file (Thumbs.db), 1 operating-system file (desktop.ini)"
     ) in text
 
 
@@ -502,7 +502,7 @@ _UNPRIVILEGED_CLI = textwrap.dedent(
         class Header(ctypes.Structure):
             _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
         class Data(ctypes.Structure):
-            _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+            _fields_ = [(name, ctypes.c_uint32) for name in ("effective", "permitted", "inheritable")]
         header, data = Header(0x20080522, 0), (Data * 2)()
         if libc.capget(ctypes.byref(header), data) != 0:
             sys.exit(77)
