@@ -52,15 +52,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--n-bootstrap",
         type=int,
+        metavar="N",
         default=DEFAULT_BOOTSTRAP,
         help=f"patient-level bootstrap resamples for the 95%% intervals (default {DEFAULT_BOOTSTRAP}; 0: none)",
     )
     parser.add_argument(
-        "--seed", type=int, default=DEFAULT_SEED, help=f"seed of the bootstrap and models (default {DEFAULT_SEED})"
+        "--seed",
+        type=int,
+        metavar="N",
+        default=DEFAULT_SEED,
+        help=f"seed of the bootstrap and models (default {DEFAULT_SEED})",
     )
     parser.add_argument(
         "--center-fraction",
         type=float,
+        metavar="F",
         default=CENTER_FRACTION,
         help=f"share of each side treated as the lungs by the border/centre probes (default {CENTER_FRACTION})",
     )
