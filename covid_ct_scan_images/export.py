@@ -47,8 +47,8 @@ SHORTCUTS_FILENAME = "shortcut_probes.json"
 #: Every top-level name an export may contain (used to recognise an export folder).
 EXPORT_ENTRIES = frozenset({CARD_FILENAME, DATA_DIR, MANIFEST_FILENAME, REPORT_FILENAME, SHORTCUTS_FILENAME})
 
-#: Placeholder for the local folder of the raw download in the published audit report.
-RAW_DOWNLOAD_PLACEHOLDER = "<raw download>"
+#: Placeholder for this machine's folders in the published audit report.
+LOCAL_PLACEHOLDER = "<local>"
 
 
 @dataclass
@@ -123,13 +123,18 @@ def _scrub(value: object, replacements: list[tuple[str, str]]) -> object:
 
 
 def public_report(report: dict, data_dir: str | os.PathLike[str] | None) -> dict:
-    """The audit report without the local folders of this machine (the raw download, its parents)."""
-    folders = {str(report.get("root", ""))}
-    if data_dir is not None:
-        folders.add(str(Path(data_dir).expanduser().resolve()))
-        folders.add(os.fspath(data_dir))
-    # Longest first, so a folder is replaced before the parent folder it starts with.
-    replacements = [(folder, RAW_DOWNLOAD_PLACEHOLDER) for folder in sorted(folders, key=len, reverse=True) if folder]
+    """The audit report without this machine's folders: the folders above the raw download become ``<local>``.
+
+    Names below the given path stay (``<local>/real_sample/COVID-19-CT SCAN IMAGES_COVID_datasets``), so the
+    report still says where in the download a file was.
+    """
+    folders = set()
+    for path in (report.get("root"), data_dir):
+        if path:
+            folders.add(os.fspath(Path(path).parent))
+            folders.add(os.fspath(Path(path).expanduser().resolve().parent))
+    # Shortest first: a parent is replaced before a longer folder that starts with it.
+    replacements = [(folder, LOCAL_PLACEHOLDER) for folder in sorted(folders, key=len) if folder not in ("", "/", ".")]
     return _scrub(report, replacements)  # type: ignore[return-value]
 
 

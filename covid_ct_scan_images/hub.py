@@ -24,7 +24,7 @@ from pathlib import Path
 
 import huggingface_hub.errors
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, get_token
-from huggingface_hub.errors import HfHubHTTPError, HFValidationError, RepositoryNotFoundError
+from huggingface_hub.errors import HfHubHTTPError, HFValidationError, OfflineModeIsEnabled, RepositoryNotFoundError
 from huggingface_hub.utils import validate_repo_id
 
 from .builder import DATASET_NAME, DATASET_VERSION
@@ -177,6 +177,8 @@ def hub_errors(repo_id: str, endpoint: str) -> Iterator[None]:
         else:
             message = f"the Hub at {endpoint} answered {status or 'an error'} for {repo_id}."
         raise DatasetError(message + detail) from error
+    except OfflineModeIsEnabled as error:
+        raise DatasetError("HF_HUB_OFFLINE is set, so nothing can be sent to the Hub; unset it to push.") from error
     except _TRANSPORT_ERRORS as error:
         raise DatasetError(f"cannot reach the Hub at {endpoint}: {type(error).__name__}: {error}") from error
 
@@ -292,6 +294,7 @@ def push_dataset(
     dry_run: bool = False,
     tag: str | None = None,
     token: str | None = None,
+    endpoint: str | None = None,
     api: HfApi | None = None,
     **export_options: object,
 ) -> PushResult:
@@ -299,7 +302,8 @@ def push_dataset(
 
     The repository is created private unless ``public``. ``dry_run`` only plans (and exports, for a raw
     download) and contacts nothing. ``token`` defaults to ``huggingface_hub``'s (``HF_TOKEN``, then the
-    ``hf auth login`` file). ``api`` replaces the ``HfApi`` client (tests). ``export_options`` go to
+    ``hf auth login`` file); ``endpoint`` is the Hub's address (default ``HF_ENDPOINT``, else huggingface.co).
+    ``api`` replaces the ``HfApi`` client (tests). ``export_options`` go to
     :func:`~covid_ct_scan_images.export.export_dataset` when ``path`` is a raw download.
     """
     check_repo_id(repo_id)
@@ -318,7 +322,7 @@ def push_dataset(
             token = token or get_token()
             if not token:
                 raise DatasetError(NO_TOKEN_MESSAGE)
-            client = HfApi(token=token, library_name=DATASET_NAME, library_version=DATASET_VERSION)
+            client = HfApi(endpoint=endpoint, token=token, library_name=DATASET_NAME, library_version=DATASET_VERSION)
         with hub_errors(repo_id, getattr(client, "endpoint", "the Hub")):
             return upload(plan, client)
     raise AssertionError("unreachable")  # pragma: no cover (for type checkers: ExitStack may swallow)

@@ -1,0 +1,46 @@
+"""Shared by the export, card and push tests: a synthetic download with problems, exported once per session."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from bad_inputs import read_rows, write_rows
+
+from covid_ct_scan_images.export import ExportResult, export_dataset
+from covid_ct_scan_images.layout import folder_for_label
+from covid_ct_scan_images.synthetic import make_synthetic_download
+
+#: Bootstrap resamples for the shortcut probes in tests (enough for intervals, fast).
+TEST_BOOTSTRAP = 20
+
+
+def make_messy_download(parent: Path) -> Path:
+    """A synthetic download (20 negatives, 8 positives) plus one byte-identical copy and one broken file."""
+    root = make_synthetic_download(parent, n_negative=20, n_positive=8, max_side=400)
+    negatives = root / folder_for_label(0)
+    first = sorted(negatives.glob("*.jpeg"))[0]
+    rows = read_rows(root)
+    shutil.copyfile(first, negatives / f"zz-copy-of-{first.name}")
+    (negatives / "IM-9002-0001.jpeg").write_text("<html><body>502 Bad Gateway</body></html>", encoding="utf-8")
+    write_rows(root, [*rows, (f"zz-copy-of-{first.name}", 0), ("IM-9002-0001.jpeg", 0)])
+    return root
+
+
+def cache_of(export: ExportResult) -> Path:
+    """The datasets cache folder an export was built in (``<cache>/<name>/<config>/<version>/<hash>``)."""
+    return export.builds["default"].cache_dir.parents[3]
+
+
+def download_of(export: ExportResult) -> Path:
+    """The raw download root an export was built from."""
+    return Path(export.builds["default"].report.root)
+
+
+@pytest.fixture(scope="session")
+def messy_export(tmp_path_factory: pytest.TempPathFactory) -> ExportResult:
+    """The messy synthetic download exported with the shortcut probes computed."""
+    base = tmp_path_factory.mktemp("messy-export")
+    root = make_messy_download(base / "download")
+    return export_dataset(root, base / "export", cache_dir=base / "hf-cache", n_bootstrap=TEST_BOOTSTRAP)
