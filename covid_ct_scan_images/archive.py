@@ -14,6 +14,7 @@ import shutil
 import stat
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -101,8 +102,12 @@ def extract_zip(path: Path, work_dir: Path) -> ExtractedZip:
                     destination.mkdir(parents=True, exist_ok=True)
                     continue
                 destination.parent.mkdir(parents=True, exist_ok=True)
-                with archive.open(info) as source, open(destination, "wb") as sink:
-                    shutil.copyfileobj(source, sink)
+                try:
+                    with archive.open(info) as source, open(destination, "wb") as sink:
+                        shutil.copyfileobj(source, sink)
+                except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as error:
+                    destination.unlink(missing_ok=True)
+                    extracted.skipped.append((name, f"corrupt or unsupported in the zip ({error}); skipped"))
         (staging / report_file.name).write_text(
             "".join(f"{name}\t{reason}\n" for name, reason in extracted.skipped), encoding="utf-8"
         )

@@ -162,10 +162,21 @@ def locate(path: Path, work_dir: Path) -> DatasetRoot:
         return find_dataset_root(path)
     if zipfile.is_zipfile(path):
         extracted = extract_zip(path, work_dir)
-        located = find_dataset_root(extracted.folder)
+        try:
+            located = find_dataset_root(extracted.folder)
+        except DatasetError as error:
+            if not extracted.skipped:
+                raise
+            skipped = "; ".join(f"{name}: {reason}" for name, reason in extracted.skipped[:5])
+            raise DatasetError(f"{path}: members of the zip were not extracted: {skipped}.\n{error}") from error
         located.notes = [f"extracted {path} to {extracted.folder}", *extracted.notes, *located.notes]
         located.skipped_members = extracted.skipped
         return located
+    if path.suffix.lower() == ".zip":
+        raise DatasetError(
+            f"{path}: is named .zip but is not a readable zip archive (an unfinished or corrupt download?). "
+            "Download it again, or extract it with another tool and pass the folder."
+        )
     raise UsageError(
         f"{path}: is a file but not a zip archive. Expected the dataset folder {DATASET_FOLDER!r}, "
         f"a folder that contains it, or the .zip as downloaded.\n\n{MANUAL_DOWNLOAD_INSTRUCTIONS}"

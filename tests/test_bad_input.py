@@ -84,12 +84,19 @@ def test_1_path_that_does_not_exist_is_a_usage_error(capsys, tmp_path):
 
 
 def test_1_file_that_is_not_a_zip(capsys, tmp_path):
-    not_zip = tmp_path / "download.zip"
+    not_zip = tmp_path / "IM-0001-0001.jpeg"
     not_zip.write_bytes(jpeg_bytes())
     code, text = audit(capsys, not_zip)
     assert code == 2
-    assert f"{not_zip}: is a file but not a zip archive" in text
-    assert DATASET_FOLDER in text
+    assert f"{not_zip}: is a file but not a zip archive. Expected the dataset folder {DATASET_FOLDER!r}" in text
+
+
+def test_1_file_named_zip_that_is_not_one(capsys, tmp_path):
+    broken = tmp_path / "download.zip"
+    broken.write_bytes(b"PK\x03\x04" + jpeg_bytes())  # an unfinished download: no central directory
+    code, text = audit(capsys, broken)
+    assert code == 1
+    assert f"{broken}: is named .zip but is not a readable zip archive (an unfinished or corrupt download?)" in text
 
 
 def test_1_folder_with_neither_class_folder_says_what_was_expected_and_found(capsys, tmp_path):
