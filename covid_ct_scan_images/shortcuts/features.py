@@ -41,6 +41,9 @@ KNOWN_MODES = ("1", "L", "LA", "P", "RGB", "RGBA", "CMYK", "I;16", "I")
 #: Bits per pixel of the modes whose depth is not 8 bits per band.
 _BITS_PER_PIXEL = {"1": 1, "I;16": 16, "I;16B": 16, "I;16L": 16, "I": 32, "F": 32}
 
+#: Pillow format names of JPEG files (``MPO``: a JPEG with extra frames, as some cameras write).
+JPEG_FORMATS = frozenset({"JPEG", "MPO"})
+
 #: Names of the metadata features, in column order.
 METADATA_FEATURES: tuple[str, ...] = (
     "width",
@@ -130,7 +133,7 @@ def metadata_vector(image: Image.Image, file_size: int) -> np.ndarray:
     width, height = image.size
     image_format = (image.format or "").upper()
     mode = image.mode
-    is_jpeg = image_format in {"JPEG", "MPO"}
+    is_jpeg = image_format in JPEG_FORMATS
     quantization = (getattr(image, "quantization", None) or {}) if is_jpeg else {}
     luma = quantization.get(0)
     chroma = quantization.get(1)
@@ -165,7 +168,7 @@ def _grayscale(image: Image.Image) -> np.ndarray:
     The pixels go through :func:`~covid_ct_scan_images.imaging.to_rgb`, so the probes see the same
     pixels as the models (EXIF orientation, 16-bit scaling and transparency handled the same way).
     """
-    if image.format == "JPEG":
+    if (image.format or "").upper() in JPEG_FORMATS:
         image.draft("RGB" if image.mode == "RGB" else image.mode, (WORKING_SIDE, WORKING_SIDE))
     gray = to_rgb(image).convert("L")
     gray.thumbnail((WORKING_SIDE, WORKING_SIDE), Image.Resampling.BILINEAR)
