@@ -1,0 +1,279 @@
+"""The dataset card: valid Hub metadata, and every number in it equal to the exported data."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+import statistics
+from collections import Counter
+from pathlib import Path
+
+import datasets
+import pytest
+from datasets.info import DatasetInfosDict
+from datasets.utils.metadata import MetadataConfigs
+from export_support import messy_export  # noqa: F401 (session fixture)
+from huggingface_hub import DatasetCard
+from PIL import Image
+
+from covid_ct_scan_images.builder import DATASET_VERSION
+from covid_ct_scan_images.card import TEMPLATE_PATH, VERSION_HISTORY, load_template, render_card
+from covid_ct_scan_images.errors import DatasetError
+from covid_ct_scan_images.export import ExportResult, export_dataset
+from covid_ct_scan_images.reference import reference_entries
+from covid_ct_scan_images.shortcuts import format_table, from_json, interpretation
+
+CLASSES = ("negative", "positive")
+
+
+def table(card: str, first_header: str) -> list[list[str]]:
+    """The body rows of the Markdown table whose first header cell is ``first_header``."""
+    lines = card.splitlines()
+    start = next(index for index, line in enumerate(lines) if line.startswith(f"| {first_header} |"))
+    rows = []
+    for line in lines[start + 2 :]:
+        if not line.startswith("|"):
+            break
+        rows.append([cell.strip().strip("`") for cell in line.strip("|").split("|")])
+    return rows
+
+
+def frame(export: ExportResult, config: str = "full", split: str = "train"):
+    """The library build's rows (not the export's) as a DataFrame, with the image format read from the bytes."""
+    dataset = export.builds[config].dataset[split].cast_column("image", datasets.Image(decode=False))
+    data = dataset.to_pandas()
+    data["format"] = [Image.open(io.BytesIO(image["bytes"])).format for image in data["image"]]
+    return data
+
+
+def per_class(data, column: str) -> dict[str, list[int]]:
+    """{value: [negatives, positives, total]} computed directly from the rows."""
+    counts = {}
+    for value, group in data.groupby(column):
+        by_label = Counter(group["label"])
+        counts[str(value)] = [by_label[0], by_label[1], len(group)]
+    return counts
+
+
+def as_counts(rows: list[list[str]]) -> dict[str, list[int]]:
+    return {row[0]: [int(cell) for cell in row[1:]] for row in rows}
+
+
+def count_rows(groups: dict[str, object]) -> dict[str, list[int]]:
+    expected = {}
+    for name, data in groups.items():
+        labels = Counter(data["label"])
+        expected[name] = [labels[0], labels[1], len(data), data["patient_id"].nunique()]
+    return expected
+
+
+def check_card_numbers(export: ExportResult, card: str) -> None:
+    """Every computed number in ``card`` equals what the library's own build of the data says."""
+    full = frame(export)
+    splits = {split: frame(export, "default", split) for split in export.builds["default"].dataset}
+    n_pos = int((full["label"] == 1).sum())
+    n_neg = len(full) - n_pos
+
+    # summary sentence
+    summary = re.search(
+        r"\*\*(\d+) images\*\* \((\d+) labelled COVID-19 positive,\s+(\d+) negative\) of \*\*(\d+)", card
+    )
+    assert summary is not None
+    assert [int(value) for value in summary.groups()] == [len(full), n_pos, n_neg, full["patient_id"].nunique()]
+    reference = list(reference_entries().values())
+    assert f"holds {len(reference)} images ({sum(e.label for e in reference)} positive," in card
+
+    # splits and folds (with patients), patients per class
+    import pandas as pd
+
+    expected = count_rows(splits)
+    expected["all"] = [n_neg, n_pos, len(full), pd.concat(list(splits.values()))["patient_id"].nunique()]
+    assert as_counts(table(card, "split")) == expected
+    folds = count_rows({str(fold): group for fold, group in full.groupby("fold")})
+    folds["all"] = [n_neg, n_pos, len(full), full["patient_id"].nunique()]
+    assert as_counts(table(card, "fold")) == folds
+    patients = [full[full["label"] == label]["patient_id"].nunique() for label in (1, 0)]
+    assert f"Patients: {patients[0]} with a positive image, {patients[1]} with a negative image." in card
+    assert f"for {full['fold'].nunique()}-fold cross-validation" in card
+
+    # resolution
+    resolution = {(row[0], row[1]): row[2:] for row in table(card, "images")}
+    for name, subset in [("negative", full[full["label"] == 0]), ("positive", full[full["label"] == 1]), ("all", full)]:
+        for side in ("width", "height"):
+            values = subset[side].tolist()
+            middle = statistics.median(values)
+            shown = str(int(middle)) if float(middle).is_integer() else f"{middle:.1f}"
+            assert resolution[(name, side)] == [str(min(values)), shown, str(max(values))]
+
+    # formats, modes, sources, licences
+    assert as_counts(table(card, "format")) == per_class(full, "format")
+    assert as_counts(table(card, "mode")) == per_class(full, "mode")
+    assert as_counts(table(card, "source")) == per_class(full, "source")
+
+    def licence(name: str) -> str:
+        entry = reference_entries().get(name.lower())
+        return "unknown (not in the reference list)" if entry is None else (entry.license or "none stated upstream")
+
+    full["licence"] = full["image_id"].map(licence)
+    assert as_counts(table(card, "licence (per image)")) == per_class(full, "licence")
+    kermany = int(((full["label"] == 0) & (full["source"] == "kermany")).sum())
+    assert f"{kermany} of the {n_neg} negatives have such a name" in card
+    assert f"Small and imbalanced: {n_pos} positives among {len(full)} images." in card
+
+    # the audit: left out and duplicates
+    report = export.builds["default"].report
+    left_out = report.left_out_files()
+    if left_out:
+        assert f"{len(left_out)} file(s) were left out:" in card
+        for name, _ in left_out:
+            assert f"`{name}`" in card
+    else:
+        assert "No image file was left out" in card
+    exact = [name for problem in report.problems if problem.kind == "duplicate_bytes" for name in problem.files]
+    assert f"left out (one copy kept): {len(exact)}" in card
+    near = [problem for problem in report.problems if problem.kind == "near_duplicate"]
+    assert f"kept and put in the same split and fold: {len(near)}." in card
+
+    # manifest and version
+    manifest = hashlib.sha256((export.out_dir / "splits_manifest.csv").read_bytes()).hexdigest()
+    assert f"SHA-256 `{manifest}`" in card
+    assert f"version {DATASET_VERSION}" in card.splitlines()[card.splitlines().index("---", 1) + 1]
+
+    # YAML: dataset_info and configs
+    parsed = DatasetCard(card)
+    infos = DatasetInfosDict.from_dataset_card_data(parsed.data)
+    for config, build in export.builds.items():
+        assert infos[config].features == build.dataset[next(iter(build.dataset))].features
+        assert {name: split.num_examples for name, split in infos[config].splits.items()} == {
+            name: len(split) for name, split in build.dataset.items()
+        }
+        shards = sorted((export.out_dir / "data" / config).glob("*.parquet"))
+        assert infos[config].download_size == sum(shard.stat().st_size for shard in shards)
+
+
+def test_card_is_valid_hub_metadata(messy_export: ExportResult) -> None:  # noqa: F811
+    card = DatasetCard((messy_export.out_dir / "README.md").read_text(encoding="utf-8"))
+    data = card.data
+    assert data.pretty_name and "not CT" in data.pretty_name
+    assert data.license == "other"
+    assert data.license_name and data.license_details and "CC BY 4.0" in data.license_details
+    assert data.task_categories == ["image-classification"]
+    assert {"medical", "chest-x-ray", "covid-19"} <= set(data.tags)
+    assert data.size_categories == ["n<1K"]
+    configs = MetadataConfigs.from_dataset_card_data(data)
+    assert configs == {
+        "default": {
+            "data_files": [
+                {"split": "train", "path": "data/default/train-*.parquet"},
+                {"split": "validation", "path": "data/default/validation-*.parquet"},
+                {"split": "test", "path": "data/default/test-*.parquet"},
+            ]
+        },
+        "full": {"data_files": [{"split": "train", "path": "data/full/train-*.parquet"}]},
+    }
+    infos = DatasetInfosDict.from_dataset_card_data(data)
+    assert infos["full"].features["label"].names == list(CLASSES)
+    assert "fold" in infos["full"].features and "fold" not in infos["default"].features
+    # The template sections of a Hugging Face dataset card, written for this dataset.
+    for heading in (
+        "## Dataset Summary",
+        "## Uses",
+        "### Direct Use",
+        "### Out-of-Scope Use",
+        "## Dataset Structure",
+        "## Dataset Creation",
+        "### Source Data",
+        "## Bias, Risks, and Limitations",
+        "## Citation",
+        "## Version history",
+        "## Licences",
+    ):
+        assert f"\n{heading}\n" in card.text, heading
+    for fact in (
+        "chest radiographs (X-ray), not CT",
+        "Not for clinical use",
+        "Guangzhou",
+        "DeGrave et al. 2021",
+        "Maguolo & Nanni 2021",
+        "Roberts et al. 2021",
+        "2006.11988",
+        "10.1016/j.cell.2018.02.010",
+        "tianchi.aliyun.com/dataset/93666",
+        "StratifiedGroupKFold",
+    ):
+        assert fact in card.text, fact
+
+
+def test_every_number_in_the_card_matches_the_data(messy_export: ExportResult) -> None:  # noqa: F811
+    card = (messy_export.out_dir / "README.md").read_text(encoding="utf-8")
+    assert messy_export.card == card
+    check_card_numbers(messy_export, card)
+    # the messy download really exercised the audit sections
+    assert "2 file(s) were left out:" in card
+    assert "left out (one copy kept): 1 (" in card
+
+
+def test_card_of_the_real_sample(real_sample: Path, tmp_path: Path) -> None:
+    export = export_dataset(real_sample, tmp_path / "export", cache_dir=tmp_path / "hf-cache", compute_shortcuts=False)
+    card = export.card
+    check_card_numbers(export, card)
+    assert "SYNTHETIC" not in card
+    assert "**Shortcut probes: not computed for this export**" in card
+    assert "| probe |" not in card
+
+
+def test_shortcut_table_and_sentence_come_from_the_run(messy_export: ExportResult) -> None:  # noqa: F811
+    card = messy_export.card
+    run = from_json(messy_export.out_dir / "shortcut_probes.json")
+    assert format_table(run, markdown=True) in card
+    assert interpretation(run) in card
+    assert "not computed" not in card
+    assert "SYNTHETIC DATA" in card
+
+
+def test_template_holds_no_hand_typed_data_numbers() -> None:
+    """Numbers about the data come from placeholders; the source only has method constants and citations."""
+    text = load_template()
+    body = text.split("```bibtex")[0]  # the citation block is bibliographic
+    body = re.sub(r"\$\{\w+\}", "", body)
+    body = re.sub(r"(doi:|arXiv |dataset |Cell |Intelligence\* |Fusion\* )[\w./()-]+", "", body)
+    body = re.sub(r"`[^`]*`", "", body)  # file names and code
+    allowed = {
+        "19",  # COVID-19
+        "2", "32", "256",  # list numbering, int32, SHA-256
+        "2018", "2020", "2021",  # publication years
+        "1", "5",  # "aged 1 to 5" (Kermany et al. 2018)
+        "20", "3", "15", "70",  # the split method: 20 folds of 5 %, 3 folds, 70 / 15 / 15 %
+        "4.0",  # CC BY 4.0
+        "93666",  # Tianchi dataset id
+        "610", "619", "76", "7", "199", "217",  # journal pages and volumes of the references
+    }  # fmt: skip
+    numbers = set(re.findall(r"\d+(?:\.\d+)?", body))
+    assert numbers <= allowed, f"numbers typed into dataset_card.md: {sorted(numbers - allowed)}"
+
+
+def test_version_history_lists_the_current_version() -> None:
+    assert VERSION_HISTORY[0][0] == DATASET_VERSION
+    assert TEMPLATE_PATH.name == "dataset_card.md" and TEMPLATE_PATH.is_file()
+
+
+def test_unknown_placeholder_and_missing_template_are_clear_errors(
+    messy_export: ExportResult,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(DatasetError, match="placeholder"):
+        render_card(messy_export.out_dir, template="---\npretty_name: x\n---\n# x ${no_such_value}\n")
+    with pytest.raises(DatasetError, match=re.escape("dataset_card.md")):
+        load_template(tmp_path / "missing.md")
+
+
+def test_the_number_check_catches_a_wrong_number(messy_export: ExportResult) -> None:  # noqa: F811
+    """The comparison above is not vacuous: one count changed in a table or the summary fails it."""
+    card = messy_export.card
+    train = next(line for line in card.splitlines() if line.startswith("| train |"))
+    cells = train.split("|")
+    cells[2] = f" {int(cells[2]) + 1} "
+    for wrong in (card.replace(train, "|".join(cells)), re.sub(r"\*\*(\d+) images\*\*", "**999 images**", card)):
+        with pytest.raises(AssertionError):
+            check_card_numbers(messy_export, wrong)
