@@ -11,12 +11,15 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from PIL import Image
 
 from .layout import DATASET_FOLDER, SHEET_NAME, folder_for_label
 from .reference import ReferenceEntry, reference_entries
+
+if TYPE_CHECKING:  # Pillow is imported when images are drawn, so `import covid_ct_scan_images` stays light
+    from PIL import Image
 
 #: Name of the marker file that identifies a synthetic download.
 SYNTHETIC_MARKER = "SYNTHETIC.txt"
@@ -55,6 +58,8 @@ def select_reference_entries(n_negative: int, n_positive: int, seed: int = 0) ->
 
 def _synthetic_pixels(rng: np.random.Generator, width: int, height: int, mode: str) -> Image.Image:
     """Draw a smooth random image: a coarse noise field upsampled to the target size."""
+    from PIL import Image
+
     coarse = (rng.random((24, 24)) * 255).astype(np.uint8)
     gray = Image.fromarray(coarse, mode="L").resize((width, height), Image.Resampling.BILINEAR)
     if mode == "L":
