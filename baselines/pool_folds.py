@@ -24,6 +24,7 @@ from training import (
     plot_results,
     read_predictions,
     results_markdown,
+    shortcut_comparison,
     summarise,
     write_json,
     write_predictions,
@@ -33,8 +34,16 @@ from training import (
 POOLED_SPLIT = "out_of_fold"
 
 
-def pool_folds(run_dirs: Sequence[Path], output_dir: Path, n_bootstrap: int = 1000, seed: int = 0) -> dict[str, Any]:
+def pool_folds(
+    run_dirs: Sequence[Path],
+    output_dir: Path,
+    n_bootstrap: int = 1000,
+    seed: int = 0,
+    shortcuts_report: str | None = None,
+) -> dict[str, Any]:
     """Merge the test predictions of ``run_dirs`` (one per fold), compute pooled metrics and write the outputs.
+
+    ``shortcuts_report`` (JSON of ``covid-ct shortcuts --json``) adds the best probe's AUROC beside ours.
 
     Raises ``ValueError`` if two runs share a fold or an image. Returns the pooled ``metrics.json`` record.
     """
@@ -69,6 +78,7 @@ def pool_folds(run_dirs: Sequence[Path], output_dir: Path, n_bootstrap: int = 10
         "fold_test_auroc": {str(run["fold"]): run["test"]["at_selected_threshold"]["auroc"] for run in runs},
         "training": {"device": first["training"]["device"]},
         "versions": library_versions(),
+        "shortcut_comparison": shortcut_comparison(shortcuts_report, summary[POOLED_SPLIT]["at_selected_threshold"]),
         **summary,
     }
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -82,7 +92,8 @@ def pool_folds(run_dirs: Sequence[Path], output_dir: Path, n_bootstrap: int = 10
         f"it and judged at its own fold's threshold ({record['threshold_rule']}). 95% intervals: patient bootstrap "
         f"({n_bootstrap} resamples) for AUROC, AUPRC and MCC; Wilson for sensitivity and specificity."
     )
-    (output_dir / "README.md").write_text(results_markdown(summary, description), encoding="utf-8")
+    card = results_markdown(summary, description, record["shortcut_comparison"])
+    (output_dir / "README.md").write_text(card, encoding="utf-8")
     return record
 
 
@@ -93,8 +104,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--output-dir", type=Path, required=True, help="where to write the pooled results")
     parser.add_argument("--n-bootstrap", type=int, default=1000, help="patient bootstrap resamples (default 1000)")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    parser.add_argument("--shortcuts-report", help="JSON of `covid-ct shortcuts --json` to compare against")
     args = parser.parse_args(argv)
-    record = pool_folds(args.run_dirs, args.output_dir, n_bootstrap=args.n_bootstrap, seed=args.seed)
+    record = pool_folds(args.run_dirs, args.output_dir, n_bootstrap=args.n_bootstrap, seed=args.seed,
+                        shortcuts_report=args.shortcuts_report)
     result = record[POOLED_SPLIT]["at_selected_threshold"]
     print(f"pooled {result['n']} out-of-fold predictions: AUROC {result['auroc']}, AUPRC {result['auprc']} "
           f"(chance {result['auprc_chance']}), written to {args.output_dir}")

@@ -19,6 +19,7 @@ import math
 import os
 import platform
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -39,6 +40,7 @@ from transformers import (
     HfArgumentParser,
     PreTrainedModel,
     Trainer,
+    TrainerCallback,
     TrainingArguments,
     set_seed,
 )
@@ -105,6 +107,10 @@ class BaselineArguments:
     augment: bool = field(default=True, metadata={"help": "Random rotation, scale, shift, brightness, contrast."})
     hflip_probability: float = field(
         default=0.0, metadata={"help": "Probability of a horizontal flip (off by default; see baselines/README.md)."}
+    )
+    shortcuts_report: str | None = field(
+        default=None,
+        metadata={"help": "JSON of `covid-ct shortcuts --json`: the card sets the best probe's AUROC beside ours."},
     )
 
 
@@ -454,6 +460,29 @@ class WeightedLossTrainer(Trainer):
                 card.write("\n" + self.card_extra)
 
 
+class ThroughputCallback(TrainerCallback):
+    """Training images per second, timed from each epoch's start to its end (before epoch-end evaluation/saving)."""
+
+    def __init__(self, images_per_epoch: int) -> None:
+        self.images_per_epoch = images_per_epoch
+        self.seconds: list[float] = []
+        self._start = 0.0
+
+    def on_epoch_begin(self, args: TrainingArguments, state: Any, control: Any, **kwargs: Any) -> None:
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, args: TrainingArguments, state: Any, control: Any, **kwargs: Any) -> None:
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        self.seconds.append(time.perf_counter() - self._start)
+
+    def images_per_second(self) -> float | None:
+        """Images per second over the completed epochs (all processes together), or None before any."""
+        if not self.seconds:
+            return None
+        return self.images_per_epoch * len(self.seconds) / sum(self.seconds)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Evaluation
 # ---------------------------------------------------------------------------------------------------------------
@@ -594,8 +623,50 @@ def _interval(result: dict, key: str) -> str:
     return f"{value:.3f}" + (f" [{interval[0]:.3f}, {interval[1]:.3f}]" if interval else "")
 
 
-def results_markdown(summary: dict[str, dict[str, dict]], description: str) -> str:
-    """A Markdown results table (one row per split and threshold) followed by the confounding caveat."""
+def shortcut_comparison(report_path: str | None, result: dict) -> dict[str, Any] | None:
+    """The model's AUROC (from a metric ``result``) beside the best shortcut probe of a saved audit, if given."""
+    if report_path is None:
+        return None
+    from covid_ct_scan_images.shortcuts import from_json
+
+    report = from_json(report_path)
+    best = report.best_shortcut()
+    return {
+        "report": report_path,
+        "model_auroc": result["auroc"],
+        "model_auroc_ci": result.get("auroc_ci"),
+        "model_n_images": result["n"],
+        "best_probe": best.name,
+        "best_probe_features": best.features,
+        "best_probe_auroc": best.auroc,
+        "best_probe_auroc_ci": None if best.auroc_ci is None else list(best.auroc_ci),
+        "probe_n_images": report.n_images,
+    }
+
+
+def _shortcut_markdown(comparison: dict[str, Any]) -> list[str]:
+    model = {"auroc": comparison["model_auroc"], "auroc_ci": comparison["model_auroc_ci"]}
+    probe = {"auroc": comparison["best_probe_auroc"], "auroc_ci": comparison["best_probe_auroc_ci"]}
+    return [
+        "",
+        "### Against the best shortcut probe",
+        "",
+        "A probe that cannot see lung disease (`covid-ct shortcuts`, patient-grouped out-of-fold on "
+        f"{comparison['probe_n_images']} images) beside this model ({comparison['model_n_images']} held-out "
+        "images). A model that does not clearly beat the probe has shown no skill beyond the shortcut.",
+        "",
+        "| classifier | sees the lungs | AUROC [95% CI] |",
+        "| --- | --- | --- |",
+        f"| this model | yes | {_interval(model, 'auroc')} |",
+        f"| best shortcut probe: {comparison['best_probe']} ({comparison['best_probe_features']}) | no | "
+        f"{_interval(probe, 'auroc')} |",
+    ]
+
+
+def results_markdown(
+    summary: dict[str, dict[str, dict]], description: str, comparison: dict[str, Any] | None = None
+) -> str:
+    """A Markdown results table (one row per split and threshold), the shortcut comparison and the caveat."""
     lines = [
         "## Results on COVID-19-CT SCAN IMAGES (chest radiographs)",
         "",
@@ -617,6 +688,8 @@ def results_markdown(summary: dict[str, dict[str, dict]], description: str) -> s
                 f"{_interval(result, 'sensitivity')} | {_interval(result, 'specificity')} | {balanced} | "
                 f"{_interval(result, 'mcc')} |"
             )
+    if comparison is not None:
+        lines += _shortcut_markdown(comparison)
     lines += ["", CONFOUND_CAVEAT, ""]
     return "\n".join(lines)
 
@@ -711,7 +784,8 @@ def train_and_evaluate(
     train_transform = RadiographTransform.from_processor(processor, augmentation, args.mask_center)
     eval_transform = RadiographTransform.from_processor(processor, None, args.mask_center)
     metric = load_metric()
-    callbacks = []
+    throughput = ThroughputCallback(len(splits["train"]))
+    callbacks: list[TrainerCallback] = [throughput]
     if training_args.load_best_model_at_end and training_args.eval_strategy != "no":
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=args.early_stopping_patience))
     trainer = WeightedLossTrainer(
@@ -763,10 +837,12 @@ def train_and_evaluate(
             "best_checkpoint": trainer.state.best_model_checkpoint,
             "best_validation_auprc": trainer.state.best_metric,
             "epochs": trainer.state.epoch,
+            "train_images_per_second": throughput.images_per_second(),
             **train_metrics,
         },
         "versions": library_versions(),
         "command": [Path(sys.argv[0]).name, *sys.argv[1:]],
+        "shortcut_comparison": shortcut_comparison(args.shortcuts_report, summary["test"]["at_selected_threshold"]),
         **summary,
     }
     if trainer.is_world_process_zero():
@@ -782,7 +858,7 @@ def train_and_evaluate(
             f"Decision threshold {threshold:.4f}: {record['threshold_rule']} 95% intervals: patient bootstrap "
             f"({args.n_bootstrap} resamples) for AUROC, AUPRC and MCC; Wilson for sensitivity and specificity."
         )
-        trainer.card_extra = results_markdown(summary, description)
+        trainer.card_extra = results_markdown(summary, description, record["shortcut_comparison"])
         trainer.create_model_card(model_name=output_dir.name, finetuned_from=args.model, tasks="image-classification")
     if training_args.push_to_hub:
         trainer.push_to_hub()
@@ -822,4 +898,5 @@ def main(argv: Sequence[str] | None = None, default_model: str = "google/vit-bas
         run_dirs.append(fold_dir)
     if training_args.process_index != 0:
         return {}
-    return pool_folds(run_dirs, Path(training_args.output_dir), n_bootstrap=args.n_bootstrap, seed=training_args.seed)
+    return pool_folds(run_dirs, Path(training_args.output_dir), n_bootstrap=args.n_bootstrap, seed=training_args.seed,
+                      shortcuts_report=args.shortcuts_report)

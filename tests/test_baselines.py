@@ -31,6 +31,7 @@ BASELINES = Path(__file__).resolve().parents[1] / "baselines"
 sys.path.insert(0, str(BASELINES))
 
 import pool_folds  # noqa: E402
+import random_checkpoints  # noqa: E402
 import training  # noqa: E402
 
 METRIC_KEYS = {
@@ -40,7 +41,7 @@ METRIC_KEYS = {
 }
 RUN_KEYS = {
     "model", "fold", "threshold", "threshold_rule", "class_weights", "class_weights_rule", "seed", "mask_center",
-    "augmentation", "dataset", "training", "versions", "command", "validation", "test",
+    "augmentation", "dataset", "training", "versions", "command", "shortcut_comparison", "validation", "test",
 }
 OUTPUT_FILES = (
     "metrics.json", "predictions.csv", "roc_curve.png", "pr_curve.png", "confusion_matrix.png", "README.md",
@@ -56,29 +57,7 @@ OUTPUT_FILES = (
 @pytest.fixture(scope="module")
 def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Tiny random ViT and ConvNeXt checkpoints with their image processors, saved like Hub checkpoints."""
-    from transformers import (
-        ConvNextConfig,
-        ConvNextForImageClassification,
-        ConvNextImageProcessor,
-        ViTConfig,
-        ViTForImageClassification,
-        ViTImageProcessor,
-    )
-
-    root = tmp_path_factory.mktemp("tiny-models")
-    torch.manual_seed(0)
-    vit = ViTForImageClassification(
-        ViTConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, image_size=32,
-                  patch_size=8, num_labels=2)
-    )
-    vit.save_pretrained(root / "vit")
-    ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(root / "vit")
-    convnext = ConvNextForImageClassification(
-        ConvNextConfig(hidden_sizes=[8, 16], depths=[1, 1], num_stages=2, image_size=32, num_labels=2)
-    )
-    convnext.save_pretrained(root / "convnext")
-    ConvNextImageProcessor(size={"shortest_edge": 32}).save_pretrained(root / "convnext")
-    return {"vit": root / "vit", "convnext": root / "convnext"}
+    return random_checkpoints.save_random_checkpoints(tmp_path_factory.mktemp("tiny-models"), "tiny")
 
 
 @pytest.fixture(scope="module")
@@ -333,15 +312,33 @@ def test_vit_script_end_to_end(tmp_path, tiny_models, download):
     assert image_ids == set(data["test"]["image_id"])
 
 
-def test_convnext_script_end_to_end_with_mask_and_fixed_weights(tmp_path, tiny_models, download):
+def test_convnext_script_end_to_end_with_mask_weights_and_shortcut_comparison(tmp_path, tiny_models, download):
+    from covid_ct_scan_images.shortcuts import ProbeResult, ShortcutReport, to_json
+
+    audit = tmp_path / "shortcuts.json"
+    to_json(
+        ShortcutReport(
+            n_images=60, n_patients=55, n_positive=15, n_folds=5, n_bootstrap=10, seed=0, center_fraction=0.6,
+            results=(
+                ProbeResult("metadata", "GBT", "file metadata", 12, 0.97, (0.9, 1.0), 0.9, (0.8, 1.0)),
+                ProbeResult("centre only", "LR", "central pixels", 100, 0.99, None, 0.95, None, sees_lungs=True),
+            ),
+        ),
+        audit,
+    )
     output_dir = tmp_path / "convnext"
     _run_script(
         "finetune_convnext.py", "--model", str(tiny_models["convnext"]), "--data-dir", str(download),
         "--output_dir", str(output_dir), "--num_train_epochs", "1", "--per_device_train_batch_size", "8",
         "--n_bootstrap", "50", "--mask-center", "0.6", "--class-weights", "1,3", "--seed", "7",
+        "--shortcuts-report", str(audit),
     )
     record = _check_run(output_dir, 20)
     assert record["mask_center"] == 0.6 and record["class_weights"] == [1.0, 3.0] and record["seed"] == 7
+    comparison = record["shortcut_comparison"]
+    assert comparison["best_probe"] == "metadata (GBT)" and comparison["best_probe_auroc"] == 0.97
+    assert comparison["model_auroc"] == record["test"]["at_selected_threshold"]["auroc"]
+    assert "best shortcut probe: metadata (GBT)" in (output_dir / "README.md").read_text(encoding="utf-8")
 
 
 def test_cross_validation_and_pooling(tmp_path, tiny_models, download):
