@@ -70,8 +70,8 @@ def print_prepared(prepared: PreparedDataset, config: str) -> None:
     print(f"config {config!r}: " + ("reused the cache (input unchanged)" if prepared.reused else "built"))
     left_out = report.left_out_files()
     if left_out:
-        print(f"left out {len(left_out)} file(s) (see {prepared.report_path}):")
-        for name, reason in left_out[:20]:
+        print(f"left out {len(left_out)} file(s) (also listed in {prepared.report_path}):")
+        for name, reason in left_out:
             print(f"  {name}: {reason}")
     warnings = report.by_severity("warning")
     for problem in warnings:
