@@ -18,11 +18,12 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from PIL import Image, UnidentifiedImageError
-
-from .imaging import HIGH_BIT_DEPTH_MODES, scale_to_8bit
 from .layout import IMAGE_EXTENSIONS
+
+if TYPE_CHECKING:  # Pillow is imported where images are opened, so `import covid_ct_scan_images` stays light
+    from PIL import Image
 
 #: Default limit on width x height; larger images are refused unread (decompression-bomb guard).
 #: The largest real image is 4248 x 3480 (14.8 megapixels). Raise with ``max_image_pixels``.
@@ -142,6 +143,8 @@ def perceptual_hash(image: Image.Image, hash_size: int = PHASH_SIZE) -> str:
     """
     import imagehash
 
+    from .imaging import HIGH_BIT_DEPTH_MODES, scale_to_8bit
+
     if image.format == "JPEG":
         image.draft("L", (16 * hash_size, 16 * hash_size))
     gray = scale_to_8bit(image) if image.mode in HIGH_BIT_DEPTH_MODES else image.convert("L")
@@ -159,6 +162,8 @@ def inspect_file(
 
     Never raises for a bad file: the returned record's ``problem`` says what is wrong.
     """
+    from PIL import Image, UnidentifiedImageError
+
     relative = path.relative_to(root).as_posix()
     base = {"path": path, "relative_path": relative, "folder_label": folder_label}
     try:
@@ -214,6 +219,11 @@ def _exif_orientation(image: Image.Image) -> int:
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
+def usable_cores() -> int:
+    """How many CPU cores this process may run on (its affinity mask, not the machine's count)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def take_inventory(
     class_dirs: dict[int, Path],
     root: Path,
@@ -232,7 +242,7 @@ def take_inventory(
     def inspect(item: tuple[Path, int]) -> ImageFile:
         return inspect_file(item[0], root, item[1], max_image_pixels=max_image_pixels, full_decode=full_decode)
 
-    with _pillow_pixel_limit(max_image_pixels), ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
+    with _pillow_pixel_limit(max_image_pixels), ThreadPoolExecutor(max_workers=workers or usable_cores()) as pool:
         files = list(pool.map(inspect, paths))
     return Inventory(files=files, ignored=ignored)
 
@@ -240,6 +250,8 @@ def take_inventory(
 @contextmanager
 def _pillow_pixel_limit(max_image_pixels: int) -> Iterator[None]:
     """Let ``max_image_pixels`` decide: raise Pillow's own guard (refusing at twice its limit) to at least it."""
+    from PIL import Image
+
     previous = Image.MAX_IMAGE_PIXELS
     if previous is not None and previous < max_image_pixels:
         Image.MAX_IMAGE_PIXELS = max_image_pixels
