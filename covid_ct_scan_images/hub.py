@@ -24,7 +24,13 @@ from pathlib import Path
 
 import huggingface_hub.errors
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, get_token
-from huggingface_hub.errors import HfHubHTTPError, HFValidationError, OfflineModeIsEnabled, RepositoryNotFoundError
+from huggingface_hub.errors import (
+    HfHubHTTPError,
+    HFValidationError,
+    OfflineModeIsEnabled,
+    OIDCError,
+    RepositoryNotFoundError,
+)
 from huggingface_hub.utils import validate_repo_id
 
 from .builder import DATASET_NAME, DATASET_VERSION
@@ -319,7 +325,10 @@ def push_dataset(
             return PushResult(plan=plan, dry_run=True)
         client = api
         if client is None:
-            token = token or get_token()
+            try:
+                token = token or get_token()
+            except OIDCError as error:
+                raise DatasetError(f"could not get a Hugging Face token by OIDC exchange: {error}") from error
             if not token:
                 raise DatasetError(NO_TOKEN_MESSAGE)
             client = HfApi(endpoint=endpoint, token=token, library_name=DATASET_NAME, library_version=DATASET_VERSION)
