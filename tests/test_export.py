@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import datasets
 import pyarrow.parquet as pq
 import pytest
 from bad_inputs import run_cli
@@ -159,3 +160,16 @@ def test_cli_export(messy_export: ExportResult, tmp_path: Path, capsys: pytest.C
     code, _, err = run_cli(capsys, "export", root, tmp_path / "out", "--cache-dir", cache, "--no-shortcuts")
     assert code == 2
     assert "not empty" in err
+
+
+def test_large_splits_are_sharded(messy_export: ExportResult, tmp_path: Path) -> None:  # noqa: F811
+    """A split larger than the shard size is cut into `split-0000i-of-0000n` shards that still load as one split."""
+    root, cache = download_of(messy_export), cache_of(messy_export)
+    shortcuts = messy_export.out_dir / "shortcut_probes.json"
+    export = export_dataset(root, tmp_path / "out", cache_dir=cache, shortcuts_json=shortcuts, max_shard_size=40_000)
+    shards = [name for name in export.files if name.startswith("data/full/")]
+    assert len(shards) > 1
+    assert shards == [f"data/full/train-{index:05d}-of-{len(shards):05d}.parquet" for index in range(len(shards))]
+    loaded = datasets.load_dataset(str(export.out_dir), "full", cache_dir=str(tmp_path / "load-cache"))
+    assert loaded["train"]["image_id"] == messy_export.builds["full"].dataset["train"]["image_id"]
+    assert export.card.split("\n---\n", 1)[1] == messy_export.card.split("\n---\n", 1)[1]
