@@ -19,6 +19,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import median
+from typing import TYPE_CHECKING
 
 import datasets
 import pandas as pd
@@ -26,7 +27,7 @@ import pyarrow.parquet as pq
 from datasets.info import DatasetInfo, DatasetInfosDict
 from datasets.splits import SplitDict, SplitInfo
 from datasets.utils.metadata import MetadataConfigs
-from huggingface_hub import DatasetCard
+from huggingface_hub import DatasetCard, DatasetCardData
 from PIL import Image
 
 from .builder import DATASET_VERSION, MANIFEST_FILENAME, REPORT_FILENAME
@@ -34,6 +35,9 @@ from .errors import DatasetError
 from .layout import CLASS_NAMES
 from .reference import compare_with_reference, reference_entries
 from .report import Report
+
+if TYPE_CHECKING:
+    from .shortcuts import ShortcutReport
 
 #: The card's source, at the repository root.
 TEMPLATE_PATH = Path(__file__).resolve().parent.parent / "dataset_card.md"
@@ -297,7 +301,7 @@ def left_out_text(report: Report) -> str:
     return "\n".join(lines)
 
 
-def shortcut_section(shortcuts) -> str:
+def shortcut_section(shortcuts: ShortcutReport | None) -> str:
     """The shortcut-probe table with its one-sentence interpretation, or a line saying it was not computed."""
     if shortcuts is None:
         return (
@@ -319,7 +323,9 @@ def version_history() -> str:
     )
 
 
-def card_values(stats: CardStats, shortcuts=None, repo_id: str | None = None) -> dict[str, str]:
+def card_values(
+    stats: CardStats, shortcuts: ShortcutReport | None = None, repo_id: str | None = None
+) -> dict[str, str]:
     """Every placeholder of ``dataset_card.md`` and its value computed from ``stats``."""
     full = stats.full.assign(licence=stats.full["image_id"].map(licence_of))
     negatives, positives = (full[full["label"] == label] for label in range(len(CLASS_NAMES)))
@@ -366,7 +372,7 @@ def card_values(stats: CardStats, shortcuts=None, repo_id: str | None = None) ->
     }
 
 
-def card_metadata(template: DatasetCard, export_dir: Path, n_images: int):
+def card_metadata(template: DatasetCard, export_dir: Path, n_images: int) -> DatasetCardData:
     """The card's YAML: the source's fields plus ``size_categories``, ``configs`` and ``dataset_info``."""
     data = template.data
     data.size_categories = [size_category(n_images)]
@@ -376,7 +382,10 @@ def card_metadata(template: DatasetCard, export_dir: Path, n_images: int):
 
 
 def render_card(
-    export_dir: str | os.PathLike[str], shortcuts=None, template: str | None = None, repo_id: str | None = None
+    export_dir: str | os.PathLike[str],
+    shortcuts: ShortcutReport | None = None,
+    template: str | None = None,
+    repo_id: str | None = None,
 ) -> str:
     """The dataset card of an export folder: ``dataset_card.md`` with its numbers computed from the folder.
 

@@ -25,12 +25,16 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import datasets
 
 from .api import PreparedDataset, prepare
 from .builder import MANIFEST_FILENAME, REPORT_FILENAME
 from .errors import DatasetError, UsageError
+
+if TYPE_CHECKING:
+    from .shortcuts import ShortcutReport
 
 #: Configs that every export holds, in the order the card lists them.
 EXPORT_CONFIGS: tuple[str, ...] = ("default", "full")
@@ -140,7 +144,7 @@ def public_report(report: dict, data_dir: str | os.PathLike[str] | None) -> dict
 
 def _shortcut_report(
     full: datasets.Dataset, shortcuts_json: str | os.PathLike[str] | None, compute: bool, n_bootstrap: int
-):
+) -> ShortcutReport | None:
     """The shortcut audit for the card: read from a saved run, computed now, or ``None`` (not computed)."""
     from .shortcuts import from_json, run_shortcut_probes
 

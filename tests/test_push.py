@@ -21,7 +21,7 @@ from types import SimpleNamespace
 
 import pytest
 from bad_inputs import run_cli
-from export_support import messy_export  # noqa: F401 (session fixture)
+from export_support import cache_of, download_of, messy_export  # noqa: F401 (session fixture)
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, constants
 from huggingface_hub.hf_api import GitRefInfo, GitRefs, RepoFile
 
@@ -141,6 +141,17 @@ def test_push_private_one_commit_tag_and_no_empty_commit(messy_export: ExportRes
     assert again.commit is None and not again.tagged
     assert "no commit made" in again.summary()
     assert hub.calls.count("create_tag") == 1
+
+
+def test_push_of_a_raw_download_exports_it_first(messy_export: ExportResult) -> None:  # noqa: F811
+    hub = FakeHub()
+    shortcuts = messy_export.out_dir / "shortcut_probes.json"
+    result = push_dataset(
+        download_of(messy_export), REPO, api=hub, cache_dir=cache_of(messy_export), shortcuts_json=shortcuts
+    )
+    assert sorted(hub.commits[0].paths) == messy_export.files
+    assert f'load_dataset("{REPO}", revision="v{DATASET_VERSION}")' in hub.files["README.md"].decode()
+    assert not result.plan.folder.exists(), "the temporary export was not removed"
 
 
 def test_public_opt_in(messy_export: ExportResult) -> None:  # noqa: F811
