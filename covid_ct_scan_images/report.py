@@ -12,6 +12,24 @@ from typing import Literal
 Severity = Literal["stop", "left_out", "warning", "note"]
 SEVERITY_ORDER: tuple[Severity, ...] = ("stop", "left_out", "warning", "note")
 
+#: What to do about each kind of problem (shown once per kind in the text summary and saved in the JSON).
+ADVICE: dict[str, str] = {
+    "label_conflict": "fix the files or Train.xls, or decide with --label-source folder|sheet",
+    "sheet_conflict": "give each name one label in Train.xls",
+    "sheet_unreadable": "restore Train.xls from the download, or remove it to build from the class folders alone",
+    "sheet_missing": "restore Train.xls from the download to cross-check the labels (--strict stops without it)",
+    "unusable_file": "left out of the dataset; replace them with good copies from the download to include them",
+    "zip_member_skipped": "not extracted; extract the zip yourself and pass the folder if you need these files",
+    "duplicate_bytes": "one copy is kept; delete the others to silence this",
+    "duplicate_name": "one copy is kept; delete or rename the others",
+    "listed_but_missing": "restore these files from the download (or ignore this if they were removed on purpose)",
+    "not_in_sheet": "kept with the label of their folder; add rows to Train.xls, or --strict stops on them",
+    "near_duplicate": "kept, and always placed in the same split; nothing to do",
+    "not_in_manifest": "left out: the pinned manifest has no split for them",
+    "manifest_conflict": "the pinned manifest disagrees with the data; fix one of them",
+    "manifest_missing_image": "the pinned manifest lists images that are not in the data",
+}
+
 
 @dataclass
 class Problem:
@@ -59,6 +77,7 @@ class Report:
         """A JSON-ready dictionary."""
         data = asdict(self)
         data["ignored_counts"] = dict(Counter(reason for _, reason in self.ignored))
+        data["advice"] = {problem.kind: ADVICE[problem.kind] for problem in self.problems if problem.kind in ADVICE}
         return data
 
     def to_json(self) -> str:
@@ -92,7 +111,9 @@ class Report:
                 by_kind.setdefault(problem.kind, []).append(problem)
             for kind, problems in by_kind.items():
                 count = len({name for problem in problems for name in problem.files})
-                lines.append(f"[{severity}] {kind}" + (f" ({count} file(s))" if count else "") + ":")
+                lines.append(f"[{severity}] {kind}" + (f", {count} file(s)" if count else "") + ":")
+                if kind in ADVICE and severity != "note":
+                    lines.append(f"  what to do: {ADVICE[kind]}")
                 for problem in problems:
                     lines.append(f"  {problem.message}")
                     lines.extend(f"      {name}" for name in problem.files[:max_files])

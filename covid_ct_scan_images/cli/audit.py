@@ -40,7 +40,10 @@ def run(args: argparse.Namespace) -> int:
     report = checked.report
     print(report.format_text(max_files=args.max_files))
     if args.json is not None:
-        Path(args.json).write_text(report.to_json() + "\n", encoding="utf-8")
+        try:
+            Path(args.json).write_text(report.to_json() + "\n", encoding="utf-8")
+        except OSError as error:
+            raise UsageError(f"--json {args.json}: cannot write it ({error.strerror or error})") from error
         print(f"JSON report written to {args.json}")
     blocking = report.blocking(args.strict)
     if blocking:
