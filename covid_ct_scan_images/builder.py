@@ -7,7 +7,6 @@ The builder is declarative: finding, checking and splitting the images is
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass
@@ -122,7 +121,8 @@ class CovidCTScanImages(datasets.GeneratorBasedBuilder):
                 del kwargs[name]
         raw_path = resolve_data_dir(data_dir)
         located = locate(raw_path, library_work_dir(cache_dir))
-        kwargs["hash"] = input_fingerprint(located, kwargs.get("splits_manifest"), DATASET_VERSION)
+        self._input_fingerprint = input_fingerprint(located, kwargs.get("splits_manifest"), DATASET_VERSION)
+        kwargs["hash"] = self._input_fingerprint
         kwargs.setdefault("dataset_name", DATASET_NAME)
         super().__init__(*args, data_dir=str(raw_path.resolve()), cache_dir=cache_dir, **kwargs)
         self.located = located
@@ -164,10 +164,13 @@ class CovidCTScanImages(datasets.GeneratorBasedBuilder):
         ]
 
     def _generate_examples(self, images: list[PlannedImage]):
+        # The bytes are read a second time here (holding every image in memory would not scale) but not
+        # hashed again: a file that changes after the inventory changes its size or modification time, which
+        # the fingerprint check in `_download_and_prepare` catches before the build is published.
         with_fold = self.config.name == "full"
         for image in sorted(images, key=lambda item: item.file.file_name):
             data = image.file.path.read_bytes()
-            if hashlib.sha256(data).hexdigest() != image.file.sha256:
+            if len(data) != image.file.size_bytes:
                 raise DatasetError(f"{image.file.path}: the file changed while the dataset was being built; run again.")
             example = {
                 "image": {"bytes": data, "path": image.file.file_name},
@@ -185,8 +188,18 @@ class CovidCTScanImages(datasets.GeneratorBasedBuilder):
                 example["fold"] = image.fold
             yield image.file.file_name, example
 
+    def _input_changed(self) -> bool:
+        """Whether any raw file was added, removed or changed (size, mtime) since the builder was made."""
+        splits_manifest = self.config.splits_manifest
+        return input_fingerprint(self.located, splits_manifest, DATASET_VERSION) != self._input_fingerprint
+
     def _download_and_prepare(self, dl_manager, verification_mode, **prepare_split_kwargs):
         super()._download_and_prepare(dl_manager, verification_mode, **prepare_split_kwargs)
+        if self.plan is not None and self._input_changed():
+            raise DatasetError(
+                f"{self.located.root}: files changed while the dataset was being built (size or modification time "
+                "differs from the start of the build); run again."
+            )
         if self.plan is not None:  # written inside the not-yet-renamed output folder: atomic with the data
             output = Path(self._output_dir)
             (output / MANIFEST_FILENAME).write_text(manifest_text(self.plan.assignments()), encoding="utf-8")

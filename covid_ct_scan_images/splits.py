@@ -20,10 +20,14 @@ import warnings
 from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .errors import DatasetError
+
+if TYPE_CHECKING:
+    from sklearn.model_selection import BaseCrossValidator
 
 SPLIT_NAMES = ("train", "validation", "test")
 HELD_OUT_FRACTION = 0.15
@@ -49,16 +53,54 @@ def _canonical_order(image_ids: list[str]) -> np.ndarray:
     return np.array(sorted(range(len(image_ids)), key=lambda index: image_ids[index]))
 
 
-def _fold_of(labels: np.ndarray, groups: list[str], n_folds: int) -> np.ndarray:
-    """Fold index per image from StratifiedGroupKFold over hash-ordered groups."""
+_FIND_BEST_FOLD_PARAMETERS = ("self", "y_counts_per_fold", "y_cnt", "group_y_counts")
+
+
+def grouped_stratified_kfold(n_folds: int) -> BaseCrossValidator:
+    """scikit-learn's ``StratifiedGroupKFold(n_folds, shuffle=False)``, with its fold choice vectorised.
+
+    ``StratifiedGroupKFold._find_best_fold`` tries each fold for each group in a Python loop (about
+    2 s for 1400 images and 20 folds). The override evaluates every fold at once with the same numpy
+    operations, so every fold's score is bitwise the same, and applies the same rule (lowest score;
+    within ``np.isclose``, fewest samples; ties to the lowest fold): identical folds, ~10x faster
+    (``tests/test_cache.py`` compares them). If a scikit-learn release changes the private method's
+    signature, the stock class is used unchanged.
+    """
+    import inspect
+
     from sklearn.model_selection import StratifiedGroupKFold
 
+    stock = getattr(StratifiedGroupKFold, "_find_best_fold", None)
+    if stock is None or tuple(inspect.signature(stock).parameters) != _FIND_BEST_FOLD_PARAMETERS:
+        return StratifiedGroupKFold(n_splits=n_folds, shuffle=False)
+
+    class VectorisedStratifiedGroupKFold(StratifiedGroupKFold):
+        def _find_best_fold(self, y_counts_per_fold, y_cnt, group_y_counts):
+            n_splits = self.n_splits
+            trial = np.repeat(y_counts_per_fold[np.newaxis], n_splits, axis=0)
+            diagonal = np.arange(n_splits)
+            trial[diagonal, diagonal] += group_y_counts  # trial[i]: the folds with the group added to fold i
+            scores = np.mean(np.std(trial / y_cnt.reshape(1, 1, -1), axis=1), axis=1).tolist()
+            samples = y_counts_per_fold.sum(axis=1).tolist()
+            best_fold, min_eval, min_samples = None, np.inf, np.inf
+            for fold, (score, size) in enumerate(zip(scores, samples, strict=True)):
+                # np.isclose(score, min_eval) with its default tolerances, on Python floats
+                close = abs(score - min_eval) <= 1e-08 + 1e-05 * abs(min_eval)
+                if score < min_eval or (close and size < min_samples):
+                    best_fold, min_eval, min_samples = fold, score, size
+            return best_fold
+
+    return VectorisedStratifiedGroupKFold(n_splits=n_folds, shuffle=False)
+
+
+def _fold_of(labels: np.ndarray, groups: list[str], n_folds: int) -> np.ndarray:
+    """Fold index per image from StratifiedGroupKFold over hash-ordered groups."""
     group_keys = np.array([hashlib.sha256(group.encode("utf-8")).hexdigest() for group in groups])
     folds = np.full(len(labels), -1)
     n_groups = len(set(group_keys))
     if n_groups < n_folds:
         raise DatasetError(f"only {n_groups} patient groups; at least {n_folds} are needed to make {n_folds} folds")
-    splitter = StratifiedGroupKFold(n_splits=n_folds, shuffle=False)
+    splitter = grouped_stratified_kfold(n_folds)
     with warnings.catch_warnings():  # small samples have fewer positives than folds: expected, not a problem
         warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
         for fold, (_, members) in enumerate(splitter.split(np.zeros(len(labels)), labels, group_keys)):
