@@ -1,11 +1,14 @@
 """From a located raw download to the list of images, each with its label, patient, split and fold.
 
-:func:`check_download` runs every check (used by ``covid-ct audit`` and, first, by every build);
+:func:`check_download` runs every check (first, by every build; :func:`audit` runs it on a path alone,
+for ``covid-ct audit``);
 :func:`plan_dataset` adds patients, groups and the split assignment (or a pinned manifest).
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +16,7 @@ from .checks import CheckedInput, LabelSource, check_input
 from .errors import DatasetError
 from .groups import patient_of, source_of, split_groups
 from .inventory import DEFAULT_MAX_IMAGE_PIXELS, ImageFile, take_inventory
-from .locate import DatasetRoot
+from .locate import DatasetRoot, locate, resolve_data_dir
 from .report import Report
 from .sheet import SheetListing, read_sheet
 from .splits import Assignment, assign_splits, read_manifest
@@ -94,6 +97,22 @@ def check_download(located: DatasetRoot, options: BuildOptions) -> CheckedInput:
     checked = check_input(located, inventory, sheet, sheet_error, label_source=options.label_source)
     checked.report.synthetic = (located.root / SYNTHETIC_MARKER).exists()
     return checked
+
+
+def audit(
+    data_dir: str | os.PathLike[str] | None, options: BuildOptions | None = None, work_dir: str | Path | None = None
+) -> CheckedInput:
+    """Locate the raw download at ``data_dir`` and run every check on it; nothing is built or cached.
+
+    ``data_dir`` is resolved as for a build (``$COVID_CT_DATA_DIR``, then the default folder, when ``None``).
+    A ``.zip`` is extracted (safely) under ``work_dir``: by default a temporary folder removed afterwards.
+    ``checked.report`` holds everything found; ``checked.kept`` the images a build would use.
+    """
+    raw = resolve_data_dir(data_dir)
+    if work_dir is not None:
+        return check_download(locate(raw, Path(work_dir)), options or BuildOptions())
+    with tempfile.TemporaryDirectory(prefix="covid-ct-audit-") as scratch:
+        return check_download(locate(raw, Path(scratch)), options or BuildOptions())
 
 
 def _pin_to_manifest(planned: list[PlannedImage], manifest_path: Path, report: Report) -> list[PlannedImage]:

@@ -73,6 +73,16 @@ def build(capsys, root: Path, tmp_path: Path, *options: str) -> tuple[int, str]:
     return code, out + err
 
 
+def assert_stops(capsys, root: Path, tmp_path: Path, kind: str, *expected: str) -> None:
+    """``audit`` exits 1 with a ``[stop] kind`` problem and ``prepare`` stops; both say every ``expected`` text."""
+    code, text = audit(capsys, root)
+    assert code == 1 and f"[stop] {kind}" in text, text
+    assert all(part in text for part in expected), text
+    code, text = build(capsys, root, tmp_path)
+    assert code == 1 and "the build stopped" in text, text
+    assert all(part in text for part in expected), text
+
+
 # 1 -----------------------------------------------------------------------------------------------
 
 
@@ -200,13 +210,7 @@ def _zero_bytes(path: Path, rows: list[tuple[str, int]]) -> None:
 def test_4_unreadable_sheet_stops_with_a_message_naming_it(capsys, root, tmp_path, breakage, expected):
     sheet = root / SHEET_NAME
     breakage(sheet, read_rows(root))
-    code, text = audit(capsys, root)
-    assert code == 1
-    assert "[stop] sheet_unreadable" in text
-    assert f"{sheet}: {expected}" in text
-    code, text = build(capsys, root, tmp_path)
-    assert code == 1
-    assert f"{sheet}: {expected}" in text and "the build stopped" in text
+    assert_stops(capsys, root, tmp_path, "sheet_unreadable", f"{sheet}: {expected}")
 
 
 def test_4_xlsx_renamed_to_xls_is_read_as_xlsx_and_said_so(capsys, root):
@@ -251,14 +255,15 @@ def test_6_sheet_and_folder_disagree_stops_and_label_source_decides(capsys, root
     rows = read_rows(root)
     flipped = next(name for name, label in rows if label == 0)
     write_rows(root, [(name, 1 if name == flipped else label) for name, label in rows])
-    code, text = audit(capsys, root)
-    assert code == 1
-    assert "[stop] label_conflict" in text
-    assert f"{NEG}/{flipped} (folder: negative, sheet: positive)" in text
-    code, text = build(capsys, root, tmp_path)
-    assert code == 1
-    assert "Train.xls and the class folder disagree on the label" in text and flipped in text
-    assert "--label-source folder|sheet" in text
+    assert_stops(
+        capsys,
+        root,
+        tmp_path,
+        "label_conflict",
+        "Train.xls and the class folder disagree on the label",
+        f"{NEG}/{flipped} (folder: negative, sheet: positive)",
+        "--label-source folder|sheet",
+    )
     for source, label in (("sheet", 1), ("folder", 0)):
         prepared = prepare(root, cache_dir=tmp_path / f"cache-{source}", label_source=source)
         labels = {

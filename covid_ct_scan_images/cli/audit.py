@@ -7,29 +7,11 @@ Exit code 0 when there is nothing to fix (notes do not count), 1 when there are 
 from __future__ import annotations
 
 import argparse
-import tempfile
 from pathlib import Path
 
-from ..checks import CheckedInput
 from ..errors import UsageError
-from ..locate import locate, resolve_data_dir
-from ..plan import BuildOptions, check_download
+from ..plan import BuildOptions, audit
 from .prepare import add_build_options, build_options
-
-
-def audit(
-    path: str | Path | None, options: BuildOptions | None = None, work_dir: str | Path | None = None
-) -> CheckedInput:
-    """Locate the raw download at ``path`` and run every check on it (nothing is built or cached).
-
-    A ``.zip`` is extracted (safely) under ``work_dir``; by default a temporary folder that is
-    removed afterwards, so that an audit leaves nothing behind.
-    """
-    raw = resolve_data_dir(path)
-    if work_dir is not None:
-        return check_download(locate(raw, Path(work_dir)), options or BuildOptions())
-    with tempfile.TemporaryDirectory(prefix="covid-ct-audit-") as scratch:
-        return check_download(locate(raw, Path(scratch)), options or BuildOptions())
 
 
 def run(args: argparse.Namespace) -> int:
