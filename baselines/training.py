@@ -138,6 +138,7 @@ def runtime_defaults() -> dict[str, Any]:
         "tf32": cuda and torch.cuda.get_device_capability()[0] >= 8,
         "dataloader_num_workers": min(8, os.cpu_count() or 1) if cuda else 0,
         "dataloader_pin_memory": cuda,
+        "dataloader_persistent_workers": cuda,
         "report_to": "none",
     }
 
@@ -309,13 +310,17 @@ class RadiographTransform:
         )
 
     def load(self, image: Any) -> Image.Image:
-        """Decode ``image`` (JPEG at reduced scale) to RGB and resize it to the model's input size."""
+        """Decode ``image`` (JPEG at reduced scale), convert and resize it to the model's input size.
+
+        Grayscale sources stay one-channel ``L`` (see ``to_rgb(keep_grayscale=True)``) so that resizing and
+        augmenting cost a third; :meth:`tensor` repeats the channel, giving exactly the RGB result.
+        """
         pil = open_image(image)
         height, width = self.size
         if pil.format == "JPEG":
             side = max(height, width)
             pil.draft(pil.mode, (side, side))
-        return to_rgb(pil).resize((width, height), Image.Resampling.BILINEAR, reducing_gap=2.0)
+        return to_rgb(pil, keep_grayscale=True).resize((width, height), Image.Resampling.BILINEAR, reducing_gap=2.0)
 
     def _random_affine(self, image: Image.Image, augmentation: Augmentation) -> Image.Image:
         u = torch.rand(5).tolist()
@@ -332,24 +337,29 @@ class RadiographTransform:
         ox, oy = cx + shift_x, cy + shift_y
         coefficients = (a, b, cx - a * ox - b * oy, d, e, cy - d * ox - e * oy)
         image = image.transform(
-            image.size, Image.Transform.AFFINE, coefficients, resample=Image.Resampling.BILINEAR, fillcolor=(0, 0, 0)
+            image.size, Image.Transform.AFFINE, coefficients, resample=Image.Resampling.BILINEAR, fillcolor=0
         )
         if u[4] < augmentation.hflip_probability:
             image = ImageOps.mirror(image)
         return image
 
     def pixels(self, image: Any) -> np.ndarray:
-        """The augmented, masked ``(height, width, 3)`` float32 array in 0..255, before normalisation."""
-        rgb = self.load(image)
+        """The augmented, masked float32 pixels in 0..255 before normalisation.
+
+        Shape ``(height, width)`` for grayscale sources, ``(height, width, 3)`` otherwise.
+        """
+        resized = self.load(image)
         augmentation = self.augmentation
         if augmentation is not None:
-            rgb = self._random_affine(rgb, augmentation)
-        values = np.asarray(rgb, dtype=np.float32)
+            resized = self._random_affine(resized, augmentation)
+        values = np.asarray(resized, dtype=np.float32)
         if augmentation is not None:
             u = torch.rand(2).tolist()
             contrast = 1 + (2 * u[0] - 1) * augmentation.contrast
             brightness = 1 + (2 * u[1] - 1) * augmentation.brightness
-            values = np.clip(((values - values.mean()) * contrast + values.mean()) * brightness, 0, 255)
+            # ((v - mean) * contrast + mean) * brightness, in one pass.
+            offset = float(values.mean()) * (1 - contrast) * brightness
+            values = np.clip(values * (contrast * brightness) + offset, 0, 255, dtype=np.float32)
         if self.mask_center > 0:
             height, width = self.size
             top, left = round(height * (1 - self.mask_center) / 2), round(width * (1 - self.mask_center) / 2)
@@ -358,8 +368,11 @@ class RadiographTransform:
 
     def tensor(self, image: Any) -> torch.Tensor:
         """One image as the model's normalised ``(3, height, width)`` float32 tensor."""
-        normalised = (self.pixels(image) * self.rescale_factor - self.mean) / self.std
-        return torch.from_numpy(np.ascontiguousarray(normalised.transpose(2, 0, 1), dtype=np.float32))
+        values = self.pixels(image)
+        channels = values[np.newaxis] if values.ndim == 2 else values.transpose(2, 0, 1)
+        scale = (self.rescale_factor / self.std)[:, np.newaxis, np.newaxis]
+        offset = (-self.mean / self.std)[:, np.newaxis, np.newaxis]
+        return torch.from_numpy(np.ascontiguousarray(channels * scale + offset, dtype=np.float32))
 
     def __call__(self, batch: dict[str, list]) -> dict[str, list]:
         """Transform a ``datasets`` batch with ``image`` and ``label`` into ``pixel_values`` and ``labels``."""

@@ -50,12 +50,14 @@ def _composite_on_black(image: Image.Image) -> Image.Image:
     return Image.alpha_composite(background, rgba).convert("RGB")
 
 
-def to_rgb(image: Image.Image) -> Image.Image:
+def to_rgb(image: Image.Image, keep_grayscale: bool = False) -> Image.Image:
     """Return ``image`` upright (EXIF orientation applied) as an 8-bit ``RGB`` image.
 
     16-bit and 32-bit grayscale is scaled by its own value range (not clipped), images with
     transparency are composited on black, and every other mode uses Pillow's conversion to RGB.
-    The input is not modified.
+    With ``keep_grayscale``, single-channel sources (``L``, ``1``, 16/32-bit) come back as 8-bit ``L``
+    holding exactly the values the RGB result would repeat in its three channels, so a caller can
+    resize and augment one channel instead of three. The input is not modified.
     """
     upright = ImageOps.exif_transpose(image)
     if upright is None:  # only returned with in_place=True; kept for type checkers
@@ -63,12 +65,12 @@ def to_rgb(image: Image.Image) -> Image.Image:
     mode = upright.mode
     if mode == "RGB":
         return upright
-    if mode in HIGH_BIT_DEPTH_MODES:
-        return scale_to_8bit(upright).convert("RGB")
     if mode in ALPHA_MODES or (mode == "P" and "transparency" in upright.info):
         return _composite_on_black(upright)
-    if mode == "P":
+    if mode in HIGH_BIT_DEPTH_MODES:
+        gray = scale_to_8bit(upright)
+    elif mode in ("L", "1"):
+        gray = upright.convert("L")
+    else:
         return upright.convert("RGB")
-    if mode == "1":
-        return upright.convert("L").convert("RGB")
-    return upright.convert("RGB")
+    return gray if keep_grayscale else gray.convert("RGB")

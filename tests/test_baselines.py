@@ -246,6 +246,10 @@ def test_transform_shapes_normalisation_and_mask():
     assert torch.allclose(centre, torch.full_like(centre, -2.0))  # black, normalised
     assert torch.equal(masked[:, :6], first[:, :6]) and torch.equal(masked[:, :, :8], first[:, :, :8])
 
+    # Grayscale is processed as one channel and repeated: identical to processing its RGB conversion.
+    gray = Image.open(io.BytesIO(image["bytes"]))
+    assert torch.equal(plain.tensor(gray.copy()), plain.tensor(gray.convert("RGB")))
+
     augmented = training.RadiographTransform((24, 32), mean, std, augmentation=training.Augmentation())
     batch = augmented({"image": [image, image], "label": [0, 1]})
     assert batch["labels"] == [0, 1] and [t.shape for t in batch["pixel_values"]] == [(3, 24, 32)] * 2

@@ -104,3 +104,20 @@ def test_exif_orientation_is_applied():
     values = np.asarray(converted)[..., 0].astype(int)
     assert values[:10].mean() > 200 and values[-10:].mean() < 50  # the band is now on top
     assert opened.size == (40, 20)  # input untouched
+
+
+@pytest.mark.parametrize("mode", ["L", "1", "I;16", "RGB", "RGBA", "P"])
+def test_keep_grayscale_returns_the_values_of_the_rgb_result(mode):
+    source = Image.fromarray((np.arange(48).reshape(6, 8) * 5).astype(np.uint8), "L")
+    image = (
+        Image.frombytes("I;16", (8, 6), (np.arange(48).reshape(6, 8) * 900).astype("<u2").tobytes())
+        if mode == "I;16"
+        else source.convert(mode)
+    )
+    gray = to_rgb(image, keep_grayscale=True)
+    rgb = np.asarray(to_rgb(image))
+    if mode in ("L", "1", "I;16"):
+        assert gray.mode == "L"
+        assert all(np.array_equal(np.asarray(gray), rgb[..., channel]) for channel in range(3))
+    else:
+        assert gray.mode == "RGB" and np.array_equal(np.asarray(gray), rgb)
