@@ -238,6 +238,8 @@ def export_dataset(
             for split, dataset in build.dataset.items():
                 write_shards(dataset, staging, config, split, size)
         default = builds["default"]
+        if default.manifest_path.read_bytes() != builds["full"].manifest_path.read_bytes():
+            raise DatasetError("the default and full builds disagree on the split manifest; rebuild both configs.")
         shutil.copyfile(default.manifest_path, staging / MANIFEST_FILENAME)
         report = public_report(json.loads(default.report_path.read_text(encoding="utf-8")), data_dir)
         (staging / REPORT_FILENAME).write_text(
