@@ -16,7 +16,7 @@ import numpy as np
 
 from .errors import DatasetError
 from .inventory import ImageFile, Inventory
-from .layout import CLASS_NAMES, SHEET_NAME
+from .layout import CLASS_NAMES, SHEET_NAME, folder_for_label
 from .locate import DatasetRoot
 from .report import Report
 from .sheet import SheetListing
@@ -273,6 +273,19 @@ def check_input(
             + "; kept in the same split",
             [a.file.relative_path, b.file.relative_path],
         )
+    for label, name in enumerate(CLASS_NAMES):
+        if label not in located.class_dirs:
+            report.add(
+                "class_missing",
+                "stop",
+                f"no {folder_for_label(label)!r} folder ({name} images) next to "
+                f"{', '.join(repr(folder.name) for folder in located.class_dirs.values())} in {located.root}",
+            )
+        elif not any(item.label == label for item in kept):
+            report.add("class_missing", "stop", f"no usable {name} image in {located.class_dirs[label]}")
+    for folder, reason in inventory.unlisted_folders:
+        message = f"folder cannot be listed ({reason}); its files are not seen"
+        report.add("unreadable_folder", "left_out", message, [folder])
     report.counts = {
         "files": len(inventory.files),
         **{

@@ -74,6 +74,8 @@ class Inventory:
     files: list[ImageFile]
     #: (relative path, why ignored) for OS litter, hidden files and empty folders.
     ignored: list[tuple[str, str]] = field(default_factory=list)
+    #: (relative path, why) for folders that could not be listed (their files are not in ``files``).
+    unlisted_folders: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def usable(self) -> list[ImageFile]:
@@ -95,10 +97,17 @@ def ignore_reason(relative_parts: tuple[str, ...]) -> str | None:
     return None
 
 
-def _walk(class_dir: Path, root: Path) -> tuple[list[Path], list[tuple[str, str]]]:
+def _walk(class_dir: Path, root: Path) -> tuple[list[Path], list[tuple[str, str]], list[tuple[str, str]]]:
+    """Files under ``class_dir``, litter ignored (with why), and folders that could not be listed (with why)."""
     files: list[Path] = []
     ignored: list[tuple[str, str]] = []
-    for folder, dir_names, file_names in os.walk(class_dir):
+    unlisted: list[tuple[str, str]] = []
+
+    def not_listed(error: OSError) -> None:
+        folder = Path(error.filename).relative_to(root).as_posix() + "/"
+        unlisted.append((folder, error.strerror or str(error)))
+
+    for folder, dir_names, file_names in os.walk(class_dir, onerror=not_listed):
         dir_names.sort()
         folder_path = Path(folder)
         if not dir_names and not file_names:
@@ -111,7 +120,7 @@ def _walk(class_dir: Path, root: Path) -> tuple[list[Path], list[tuple[str, str]
                 files.append(path)
             else:
                 ignored.append((relative.as_posix(), reason))
-    return files, ignored
+    return files, ignored, unlisted
 
 
 def _looks_like_text(data: bytes) -> bool:
@@ -152,6 +161,29 @@ def perceptual_hash(image: Image.Image, hash_size: int = PHASH_SIZE) -> str:
 
 
 def inspect_file(
+    path: Path,
+    root: Path,
+    folder_label: int,
+    max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
+    full_decode: bool = False,
+) -> ImageFile:
+    """Inspect one file: read it, hash it, read its header and check it is a usable image.
+
+    Never raises for a bad file: the returned record's ``problem`` says what is wrong.
+    """
+    try:
+        return _inspect(path, root, folder_label, max_image_pixels, full_decode)
+    except Exception as error:  # a decoder failing in a way not foreseen must not stop the whole inventory
+        return ImageFile(
+            path=path,
+            relative_path=path.relative_to(root).as_posix(),
+            folder_label=folder_label,
+            size_bytes=0,
+            problem=f"could not be inspected ({type(error).__name__}: {error})",
+        )
+
+
+def _inspect(
     path: Path,
     root: Path,
     folder_label: int,
@@ -234,17 +266,19 @@ def take_inventory(
     """Inspect every file under the class folders, in parallel, in a fixed (sorted) order."""
     paths: list[tuple[Path, int]] = []
     ignored: list[tuple[str, str]] = []
+    unlisted: list[tuple[str, str]] = []
     for label, class_dir in sorted(class_dirs.items()):
-        files, litter = _walk(class_dir, root)
+        files, litter, not_listed = _walk(class_dir, root)
         paths.extend((path, label) for path in files)
         ignored.extend(litter)
+        unlisted.extend(not_listed)
 
     def inspect(item: tuple[Path, int]) -> ImageFile:
         return inspect_file(item[0], root, item[1], max_image_pixels=max_image_pixels, full_decode=full_decode)
 
     with _pillow_pixel_limit(max_image_pixels), ThreadPoolExecutor(max_workers=workers or usable_cores()) as pool:
         files = list(pool.map(inspect, paths))
-    return Inventory(files=files, ignored=ignored)
+    return Inventory(files=files, ignored=ignored, unlisted_folders=unlisted)
 
 
 @contextmanager

@@ -119,10 +119,13 @@ def _candidate_folders(start: Path) -> Iterator[Path]:
 
 
 def _find_sheet(root: Path) -> Path | None:
+    """``Train.xls`` in ``root``, matched leniently; also ``Train.xlsx`` (a re-saved sheet)."""
     wanted = normalise_name(SHEET_NAME)
-    for child in sorted(root.iterdir()):
-        if child.is_file() and normalise_name(child.name) == wanted:
-            return child
+    candidates = [child for child in sorted(root.iterdir()) if child.is_file()]
+    for accepted in (wanted, wanted + "x"):
+        for child in candidates:
+            if normalise_name(child.name) == accepted:
+                return child
     return None
 
 
@@ -131,8 +134,16 @@ def find_dataset_root(path: Path) -> DatasetRoot:
 
     Raises :class:`DatasetError` naming the expected folders and what was found instead.
     """
+    try:
+        listing = sorted(path.iterdir())
+    except OSError as error:
+        reason = error.strerror or error
+        raise DatasetError(f"{path}: cannot read this folder ({reason}); check its permissions.") from error
     for folder in _candidate_folders(path):
-        class_dirs = _class_dirs_in(folder)
+        try:
+            class_dirs = _class_dirs_in(folder)
+        except OSError:
+            continue
         if not class_dirs:
             continue
         notes = []
@@ -146,7 +157,7 @@ def find_dataset_root(path: Path) -> DatasetRoot:
         if sheet is not None and sheet.name != SHEET_NAME:
             notes.append(f"sheet {sheet.name!r} used as {SHEET_NAME!r}")
         return DatasetRoot(root=folder, class_dirs=class_dirs, sheet=sheet, notes=notes)
-    shown = sorted(child.name + ("/" if child.is_dir() else "") for child in path.iterdir())[:20]
+    shown = [child.name + ("/" if child.is_dir() else "") for child in listing][:20]
     raise DatasetError(
         f"{path}: found neither class folder. Expected a folder {DATASET_FOLDER!r} holding "
         f"{' and '.join(repr(name) for name in CLASS_FOLDERS)} (up to {_MAX_SEARCH_DEPTH} levels down). "

@@ -15,6 +15,8 @@ SEVERITY_ORDER: tuple[Severity, ...] = ("stop", "left_out", "warning", "note")
 #: What to do about each kind of problem (shown once per kind in the text summary and saved in the JSON).
 ADVICE: dict[str, str] = {
     "label_conflict": "fix the files or Train.xls, or decide with --label-source folder|sheet",
+    "class_missing": "the dataset needs images of both classes; restore the class folder from the download",
+    "unreadable_folder": "make the folder readable (check its permissions) and run again",
     "sheet_conflict": "give each name one label in Train.xls",
     "sheet_unreadable": "restore Train.xls from the download, or remove it to build from the class folders alone",
     "sheet_missing": "restore Train.xls from the download to cross-check the labels (--strict stops without it)",

@@ -34,7 +34,7 @@ from bad_inputs import (
 )
 from PIL import Image
 
-from covid_ct_scan_images import prepare
+from covid_ct_scan_images import inventory, prepare
 from covid_ct_scan_images.checks import NEAR_DUPLICATE_MAX_DISTANCE
 from covid_ct_scan_images.layout import CLASS_FOLDERS, DATASET_FOLDER, SHEET_NAME
 from covid_ct_scan_images.locate import locate
@@ -118,6 +118,13 @@ def test_1_folder_with_neither_class_folder_says_what_was_expected_and_found(cap
     assert "found neither class folder" in text
     assert all(repr(folder) in text for folder in CLASS_FOLDERS)
     assert "Found: images/, readme.txt" in text
+
+
+def test_1_one_class_folder_missing_stops_naming_it(capsys, root, tmp_path):
+    shutil.rmtree(root / NEG)
+    assert_stops(
+        capsys, root, tmp_path, "class_missing", f"no {NEG!r} folder (negative images) next to {POS!r} in {root}"
+    )
 
 
 # 2 -----------------------------------------------------------------------------------------------
@@ -226,6 +233,19 @@ def test_4_xlsx_renamed_to_xls_is_read_as_xlsx_and_said_so(capsys, root):
     assert code == 0, text
     assert "Train.xls is an .xlsx workbook with an .xls name; read it as .xlsx" in text
     assert f"negative kept {N_NEG}, positive kept {N_POS}" in text
+
+
+def test_4_sheet_saved_as_xlsx_under_its_own_name_is_found(capsys, root):
+    import openpyxl
+
+    workbook = openpyxl.Workbook()
+    for row in [("image_name", "label"), *read_rows(root)]:
+        workbook.active.append(list(row))
+    (root / SHEET_NAME).unlink()
+    workbook.save(root / "Train.xlsx")
+    code, text = audit(capsys, root)
+    assert code == 0, text
+    assert "sheet 'Train.xlsx' used as 'Train.xls'" in text
 
 
 # 5 -----------------------------------------------------------------------------------------------
@@ -530,9 +550,12 @@ _UNPRIVILEGED_CLI = textwrap.dedent(
 
 
 def test_15_permission_denied_is_listed_as_unreadable_not_a_crash(root, tmp_path):
-    """A chmod 000 file, read by a process without root's override (see ``_UNPRIVILEGED_CLI``)."""
+    """A chmod 000 file and folder, read by a process without root's override (see ``_UNPRIVILEGED_CLI``)."""
     locked = sorted((root / NEG).glob("*.jp*g"))[0]
     locked.chmod(0)
+    (root / NEG / "more").mkdir()
+    (root / NEG / "more" / "IM-9650-0001.jpeg").write_bytes(jpeg_bytes(seed=150))
+    (root / NEG / "more").chmod(0)
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
     runs = {}
     for command in (["audit", str(root)], ["prepare", str(root), "--cache-dir", str(tmp_path / "cache")]):
@@ -544,9 +567,27 @@ def test_15_permission_denied_is_listed_as_unreadable_not_a_crash(root, tmp_path
         assert "Traceback" not in result.stdout + result.stderr, result.stderr
         runs[command[0]] = result
     assert runs["audit"].returncode == 1
-    assert f"unreadable: Permission denied\n      {NEG}/{locked.name}" in runs["audit"].stdout
+    audit_out = runs["audit"].stdout
+    assert f"unreadable: Permission denied\n      {NEG}/{locked.name}" in audit_out
+    assert f"folder cannot be listed (Permission denied); its files are not seen\n      {NEG}/more/" in audit_out
     assert runs["prepare"].returncode == 0, runs["prepare"].stderr
     assert f"{NEG}/{locked.name}: unreadable: Permission denied" in runs["prepare"].stdout
+    assert f"{NEG}/more/: folder cannot be listed" in runs["prepare"].stdout
+
+
+def test_15_a_decoder_failing_unexpectedly_is_listed_not_a_crash(capsys, root, monkeypatch):
+    victim = add_image(root, NEG, "IM-9660-0001.jpeg", jpeg_bytes(size=(333, 277), seed=160), 0)
+    real_hash = inventory.perceptual_hash
+
+    def failing(image, *args):
+        if image.size == (333, 277):
+            raise RuntimeError("decoder exploded")
+        return real_hash(image, *args)
+
+    monkeypatch.setattr(inventory, "perceptual_hash", failing)
+    code, text = audit(capsys, root)
+    assert code == 1
+    assert f"could not be inspected (RuntimeError: decoder exploded)\n      {NEG}/{victim.name}" in text
 
 
 def test_15_dangling_link_and_fifo_named_like_images_are_listed_not_read(capsys, root):
