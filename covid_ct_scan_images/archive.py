@@ -1,7 +1,8 @@
 """Extract the downloaded ``.zip`` safely into the library's own working folder.
 
 Nothing is ever written outside that folder: members with absolute paths or ``..`` parts
-(zip-slip), symbolic links, encrypted members and zips inside the zip are skipped and listed.
+(zip-slip), symbolic links, encrypted members, zips inside the zip and members that would expand
+more than a hundredfold to over 64 MiB (zip bombs) are skipped and listed; a corrupt member is skipped too.
 File names stored without the UTF-8 flag (as Chinese Windows writes them, in GBK) are decoded.
 Extraction goes to a temporary folder renamed into place at the end, so an interrupted
 extraction is never mistaken for a complete one.
@@ -22,6 +23,11 @@ from .errors import DatasetError
 
 _UTF8_FLAG = 0x800
 _ENCRYPTED_FLAG = 0x1
+
+#: A member that expands more than this many times over, to more than ``_BOMB_MIN_BYTES``, is not extracted.
+#: Images barely compress (about 1:1) and a spreadsheet about 1:10; zip bombs reach 1:1000 and more.
+_BOMB_RATIO = 100
+_BOMB_MIN_BYTES = 64 * 1024 * 1024
 
 
 @dataclass
@@ -61,6 +67,11 @@ def _unsafe_reason(name: str, info: zipfile.ZipInfo) -> str | None:
         return "encrypted (password-protected) zip member; skipped: extract it yourself and pass the folder"
     if posix.suffix.lower() == ".zip":
         return "zip inside the zip; not extracted: extract it yourself and pass the folder"
+    if info.file_size > _BOMB_MIN_BYTES and info.file_size > _BOMB_RATIO * max(info.compress_size, 1):
+        return (
+            f"would expand from {info.compress_size:,} to {info.file_size:,} bytes (a zip bomb?); not extracted: "
+            "extract it yourself if it is genuine"
+        )
     return None
 
 

@@ -111,12 +111,16 @@ def _read_frames(path: Path) -> tuple[list, list[str]]:
     return list(non_empty.values()), notes
 
 
-def _column_index(frame, wanted: str, header: list[str] | None) -> int:
+def _column_index(path: Path, frame, wanted: str, header: list[str] | None) -> int:
     if header is not None and wanted in header:
         return header.index(wanted)
     if wanted.isdigit() and int(wanted) < frame.shape[1]:
         return int(wanted)
-    raise DatasetError(f"column {wanted!r} not found; the sheet has columns {header or list(range(frame.shape[1]))}")
+    columns = header or list(range(frame.shape[1]))
+    raise DatasetError(
+        f"{path}: column {wanted!r} not found; the sheet has columns {columns}. "
+        "Give --name-column / --label-column as one of those names or a 0-based index."
+    )
 
 
 def read_sheet(
@@ -139,7 +143,7 @@ def read_sheet(
         return sum(str(value).strip().lower() in known for value in body[column].dropna())
 
     if name_column is not None:
-        name_index = _column_index(frame, name_column, header)
+        name_index = _column_index(path, frame, name_column, header)
     else:
         scores = {column: matches(column) for column in body.columns}
         name_index = max(scores, key=lambda column: (scores[column], -column))
@@ -152,7 +156,7 @@ def read_sheet(
                 )
             name_index = looks_like_names[0]
     if label_column is not None:
-        label_index: int | None = _column_index(frame, label_column, header)
+        label_index: int | None = _column_index(path, frame, label_column, header)
     else:
         candidates = [
             column

@@ -235,6 +235,13 @@ def test_4_xlsx_renamed_to_xls_is_read_as_xlsx_and_said_so(capsys, root):
     assert f"negative kept {N_NEG}, positive kept {N_POS}" in text
 
 
+def test_4_unknown_column_override_names_the_sheet(capsys, root, tmp_path):
+    sheet = root / SHEET_NAME
+    expected = f"{sheet}: column 'filename' not found; the sheet has columns ['image_name', 'label']"
+    code, text = audit(capsys, root, "--name-column", "filename")
+    assert code == 1 and expected in text
+
+
 def test_4_sheet_saved_as_xlsx_under_its_own_name_is_found(capsys, root):
     import openpyxl
 

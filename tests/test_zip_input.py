@@ -162,6 +162,19 @@ def test_11_corrupt_member_is_skipped_not_fatal(capsys, root, tmp_path):
     assert f"{DATASET_FOLDER}/{NEG}/IM-9800-0001.jpeg" in out
 
 
+def test_11_zip_bomb_member_is_not_extracted(capsys, root, tmp_path):
+    target = tmp_path / "download.zip"
+    with zip_folder(root, target) as archive:
+        archive.writestr(f"{DATASET_FOLDER}/{NEG}/IM-9900-0001.jpeg", bytes(100 * 1024 * 1024))
+    assert target.stat().st_size < 2 * 1024 * 1024
+    work_dir = tmp_path / "work"
+    located = locate(target, work_dir)
+    assert not list(work_dir.rglob("IM-9900-0001.jpeg"))
+    ((member, reason),) = located.skipped_members
+    assert member.endswith("IM-9900-0001.jpeg")
+    assert "to 104,857,600 bytes (a zip bomb?); not extracted" in reason
+
+
 def test_11_zip_holding_only_a_zip_says_so(capsys, root, tmp_path):
     inner = tmp_path / "inner.zip"
     zip_folder(root, inner).close()
