@@ -48,9 +48,11 @@ def test_json_holds_the_same_content_as_the_text(capsys, root, tmp_path):
 
 
 def test_usage_errors_exit_2(capsys, root, tmp_path):
-    with pytest.raises(SystemExit) as exit_info:
-        run_cli(capsys, "audit", root, "--max-image-pixels", "many")
-    assert exit_info.value.code == 2
+    for bad in ("many", "0"):
+        with pytest.raises(SystemExit) as exit_info:
+            run_cli(capsys, "audit", root, "--max-image-pixels", bad)
+        assert exit_info.value.code == 2
+        assert "--max-image-pixels" in capsys.readouterr().err
     code, _, err = run_cli(capsys, "audit", root, "--json", tmp_path)
     assert code == 2 and f"--json {tmp_path}: is a folder" in err
     code, _, err = run_cli(capsys, "audit", tmp_path / "missing")

@@ -9,6 +9,16 @@ from ..inventory import DEFAULT_MAX_IMAGE_PIXELS
 from ..layout import CLASS_NAMES
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text.replace(",", "").replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be more than 0")
+    return value
+
+
 def add_build_options(parser: argparse.ArgumentParser) -> None:
     """Options shared by every command that reads a raw download."""
     parser.add_argument("--strict", action="store_true", help="stop on any problem, not only label conflicts")
@@ -27,7 +37,7 @@ def add_build_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--max-image-pixels",
-        type=int,
+        type=_positive_int,
         default=DEFAULT_MAX_IMAGE_PIXELS,
         help=f"refuse images larger than this many pixels (default {DEFAULT_MAX_IMAGE_PIXELS:,})",
     )
