@@ -171,33 +171,17 @@ def inspect_file(
 
     Never raises for a bad file: the returned record's ``problem`` says what is wrong.
     """
+    base = {"path": path, "relative_path": path.relative_to(root).as_posix(), "folder_label": folder_label}
     try:
-        return _inspect(path, root, folder_label, max_image_pixels, full_decode)
+        return _inspect(path, base, max_image_pixels, full_decode)
     except Exception as error:  # a decoder failing in a way not foreseen must not stop the whole inventory
-        return ImageFile(
-            path=path,
-            relative_path=path.relative_to(root).as_posix(),
-            folder_label=folder_label,
-            size_bytes=0,
-            problem=f"could not be inspected ({type(error).__name__}: {error})",
-        )
+        return ImageFile(**base, size_bytes=0, problem=f"could not be inspected ({type(error).__name__}: {error})")
 
 
-def _inspect(
-    path: Path,
-    root: Path,
-    folder_label: int,
-    max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
-    full_decode: bool = False,
-) -> ImageFile:
-    """Inspect one file: read it, hash it, read its header and check it is a usable image.
-
-    Never raises for a bad file: the returned record's ``problem`` says what is wrong.
-    """
+def _inspect(path: Path, base: dict, max_image_pixels: int, full_decode: bool) -> ImageFile:
+    """:func:`inspect_file` for the expected kinds of bad file; ``base`` holds the record's identity fields."""
     from PIL import Image, UnidentifiedImageError
 
-    relative = path.relative_to(root).as_posix()
-    base = {"path": path, "relative_path": relative, "folder_label": folder_label}
     try:
         status = path.stat()
     except OSError as error:  # a dangling link, or a file removed while the folder was read
