@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -16,10 +18,11 @@ import datasets
 
 from .errors import DatasetError
 from .fingerprint import input_fingerprint
-from .inventory import DEFAULT_MAX_IMAGE_PIXELS
+from .inventory import DEFAULT_MAX_IMAGE_PIXELS, usable_cores
 from .layout import CLASS_NAMES, HOMEPAGE
 from .locate import MANUAL_DOWNLOAD_INSTRUCTIONS, locate, resolve_data_dir
 from .plan import BuildOptions, DatasetPlan, PlannedImage, plan_dataset
+from .resized import RESIZED_JPEG_QUALITY, RESIZED_MAX_SIDE, resized_jpeg
 from .splits import SPLIT_NAMES, manifest_text
 
 #: Name the dataset is known by (``datasets.load_dataset("covid_ct_scan_images")``).
@@ -109,6 +112,15 @@ class CovidCTScanImages(datasets.GeneratorBasedBuilder):
             version=VERSION,
             description="one train split with every image and a `fold` column (0-4) for 5-fold cross-validation",
         ),
+        CovidCTConfig(
+            name="resized",
+            version=VERSION,
+            description=(
+                f"the `default` splits with REDUCED images for fast training input: each image upright, 8-bit L or "
+                f"RGB, longer side at most {RESIZED_MAX_SIDE} px, JPEG quality {RESIZED_JPEG_QUALITY}; the other "
+                "columns (width, height, sha256, mode, exif_orientation) describe the original file"
+            ),
+        ),
     ]
     DEFAULT_CONFIG_NAME = "default"
     MANUAL_DOWNLOAD_INSTRUCTIONS = MANUAL_DOWNLOAD_INSTRUCTIONS
@@ -168,12 +180,10 @@ class CovidCTScanImages(datasets.GeneratorBasedBuilder):
         # hashed again: a file that changes after the inventory changes its size or modification time, which
         # the fingerprint check in `_download_and_prepare` catches before the build is published.
         with_fold = self.config.name == "full"
-        for image in sorted(images, key=lambda item: item.file.file_name):
-            data = image.file.path.read_bytes()
-            if len(data) != image.file.size_bytes:
-                raise DatasetError(f"{image.file.path}: the file changed while the dataset was being built; run again.")
+        ordered = sorted(images, key=lambda item: item.file.file_name)
+        for image, (data, stored_name) in zip(ordered, self._stored_images(ordered), strict=True):
             example = {
-                "image": {"bytes": data, "path": image.file.file_name},
+                "image": {"bytes": data, "path": stored_name},
                 "label": image.label,
                 "image_id": image.file.file_name,
                 "patient_id": image.patient_id,
@@ -187,6 +197,23 @@ class CovidCTScanImages(datasets.GeneratorBasedBuilder):
             if with_fold:
                 example["fold"] = image.fold
             yield image.file.file_name, example
+
+    def _stored_images(self, images: list[PlannedImage]) -> Iterator[tuple[bytes, str]]:
+        """(bytes, file name) to store for each image, in order: the original file, or its reduced copy."""
+
+        def original(image: PlannedImage) -> bytes:
+            data = image.file.path.read_bytes()
+            if len(data) != image.file.size_bytes:
+                raise DatasetError(f"{image.file.path}: the file changed while the dataset was being built; run again.")
+            return data
+
+        if self.config.name != "resized":
+            for image in images:
+                yield original(image), image.file.file_name
+            return
+        with ThreadPoolExecutor(max_workers=usable_cores()) as pool:  # Pillow releases the GIL while it decodes
+            for image, reduced in zip(images, pool.map(lambda item: resized_jpeg(original(item)), images), strict=True):
+                yield reduced.data, f"{Path(image.file.file_name).stem}.jpg"
 
     def _input_changed(self) -> bool:
         """Whether any raw file was added, removed or changed (size, mtime) since the builder was made."""

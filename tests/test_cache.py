@@ -1,4 +1,4 @@
-"""The cache: a hit never reads a raw image, a file changing mid-build is refused, and speed-ups change nothing.
+"""Cache and speed: a hit never reads a raw image, a file changing mid-build is refused, speed-ups change nothing.
 
 No timings here (timings are in ``benchmarks/``); these tests check the behaviour the fast paths rely on.
 """
@@ -90,3 +90,20 @@ def test_importing_the_package_loads_no_heavy_library():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_resized_config_keeps_the_default_splits_with_small_upright_images(synthetic_root, cache_dir):
+    from covid_ct_scan_images.resized import RESIZED_MAX_SIDE
+
+    default = prepare(synthetic_root, cache_dir=cache_dir).dataset
+    resized = prepare(synthetic_root, config="resized", cache_dir=cache_dir).dataset
+    assert list(resized) == list(default)
+    for split in default:
+        assert resized[split]["image_id"] == default[split]["image_id"]
+        assert resized[split]["sha256"] == default[split]["sha256"]  # the original file's hash
+        for row in resized[split]:
+            image = row["image"]
+            assert image.format == "JPEG" and image.mode in {"L", "RGB"}
+            assert max(image.size) <= RESIZED_MAX_SIDE
+            if max(row["width"], row["height"]) <= RESIZED_MAX_SIDE:
+                assert image.size in {(row["width"], row["height"]), (row["height"], row["width"])}

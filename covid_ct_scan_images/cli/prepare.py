@@ -118,7 +118,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``prepare`` subcommand."""
     parser = subparsers.add_parser("prepare", help="build the dataset from the raw download (folder, parent or .zip)")
     parser.add_argument("path", nargs="?", help="raw download; default $COVID_CT_DATA_DIR, then the default folder")
-    parser.add_argument("--config", choices=["default", "full"], default="default")
+    parser.add_argument(
+        "--config",
+        choices=["default", "full", "resized"],
+        default="default",
+        help="default: 70/15/15 splits; full: one split with a fold column; resized: default splits, images <= 512 px",
+    )
     parser.add_argument("--cache-dir", help="datasets cache folder (default: the datasets cache)")
     parser.add_argument("--splits-manifest", help="pin the split assignment to a previously published manifest CSV")
     add_build_options(parser)
