@@ -76,7 +76,12 @@ def pool_folds(
         "dataset": {key: first["dataset"][key] for key in ("source", "loaded_with", "config", "version",
                                                          "manifest_hash")},
         "fold_test_auroc": {str(run["fold"]): run["test"]["at_selected_threshold"]["auroc"] for run in runs},
-        "training": {"device": first["training"]["device"]},
+        "training": {
+            "device": first["training"]["device"],
+            "train_images_per_second": {
+                str(run["fold"]): run["training"].get("train_images_per_second") for run in runs
+            },
+        },
         "versions": library_versions(),
         "shortcut_comparison": shortcut_comparison(shortcuts_report, summary[POOLED_SPLIT]["at_selected_threshold"]),
         **summary,

@@ -45,6 +45,7 @@ from transformers import (
     set_seed,
 )
 
+from covid_ct_scan_images import DATASET_NAME
 from covid_ct_scan_images.imaging import to_rgb
 from covid_ct_scan_images.layout import CLASS_NAMES
 
@@ -872,7 +873,13 @@ def train_and_evaluate(
             f"({args.n_bootstrap} resamples) for AUROC, AUPRC and MCC; Wilson for sensitivity and specificity."
         )
         trainer.card_extra = results_markdown(summary, description, record["shortcut_comparison"])
-        trainer.create_model_card(model_name=output_dir.name, finetuned_from=args.model, tasks="image-classification")
+        trainer.create_model_card(
+            model_name=output_dir.name,
+            finetuned_from=args.model,
+            tasks="image-classification",
+            dataset=args.dataset or DATASET_NAME,
+            dataset_tags=args.dataset or DATASET_NAME,
+        )
     if training_args.push_to_hub:
         trainer.push_to_hub()
     return record
