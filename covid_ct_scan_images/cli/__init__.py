@@ -3,7 +3,8 @@
 Each subcommand module defines ``register(subparsers)``, which adds its parser and sets
 ``handler`` to a function ``(args) -> int`` returning the exit code. Errors the library
 expects (:class:`~covid_ct_scan_images.errors.DatasetError`) become one clear message and
-exit code 1 (usage errors: 2); ``--debug`` shows the traceback instead.
+exit code 1 (usage errors: 2), and so do operating-system errors such as an unwritable cache
+folder; ``--debug`` shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -43,6 +44,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"covid-ct {args.command}: error: {error}", file=sys.stderr)
         return 2 if isinstance(error, UsageError) else 1
+    except BrokenPipeError:  # output piped into `head` and the like: stop quietly
+        sys.stderr.close()
+        return 1
+    except OSError as error:  # e.g. an unwritable --cache-dir or output folder
+        if args.debug:
+            raise
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"covid-ct {args.command}: error: {where}{error.strerror or error}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"covid-ct {args.command}: interrupted", file=sys.stderr)
         return 130
