@@ -235,5 +235,15 @@ def test_loading_script_entry(synthetic_root, cache_dir):
 def test_builder_metadata():
     builder_class = covid_ct_scan_images.CovidCTScanImages
     assert builder_class.VERSION.major == 1
-    assert {config.name for config in builder_class.BUILDER_CONFIGS} == {"default", "full"}
+    assert {config.name for config in builder_class.BUILDER_CONFIGS} == {"default", "full", "resized"}
     assert "tianchi.aliyun.com/dataset/93666" in builder_class.MANUAL_DOWNLOAD_INSTRUCTIONS
+
+
+def test_cli_turns_an_unwritable_cache_folder_into_one_message(synthetic_root, tmp_path, capsys):
+    from covid_ct_scan_images.cli import main
+
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder should be")
+    assert main(["prepare", str(synthetic_root), "--cache-dir", str(blocker / "cache")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("covid-ct prepare: error:") and "Traceback" not in err
