@@ -120,10 +120,7 @@ def main() -> None:
 
     interleave(series, args.repeats, measure, log=False)
     rates = {item.name: sorted(item.notes["rates"])[len(item.notes["rates"]) // 2] for item in series}
-    rows = [
-        (name, f"{rate:.1f}", f"{1000 / rate:.1f}", f"{rate / rates[NAIVE]:.1f}x")
-        for name, rate in rates.items()
-    ]
+    rows = [(name, f"{rate:.1f}", f"{1000 / rate:.1f}", f"{rate / rates[NAIVE]:.1f}x") for name, rate in rates.items()]
     print(f"\nTraining input, one process, one thread (per core), median of {args.repeats} runs:\n")
     print(markdown_table(("pipeline", "images/s per core", "ms per image", "ratio to naive"), rows))
 
