@@ -160,7 +160,10 @@ def parse_arguments(
     if training_args.remove_unused_columns:
         logger.warning("remove_unused_columns=True would drop the image column before decoding; using False")
         training_args.remove_unused_columns = False
-    parse_class_weights(args.class_weights, [0, 1])  # fail early on a malformed value
+    try:
+        parse_class_weights(args.class_weights, [0, 1])  # fail early on a malformed value
+    except ValueError as error:
+        parser.error(str(error))
     return args, training_args
 
 
@@ -186,7 +189,7 @@ def fold_splits(full: datasets.Dataset, fold: int) -> datasets.DatasetDict:
     Folds are patient-grouped and stratified, so no patient crosses the three splits.
     """
     folds = full["fold"]
-    n_folds = max(folds) + 1
+    n_folds = number_of_folds(full)
     if not 0 <= fold < n_folds:
         raise ValueError(f"fold {fold} out of range: the dataset has folds 0..{n_folds - 1}")
     validation = (fold + 1) % n_folds
@@ -507,8 +510,9 @@ def load_metric() -> evaluate.EvaluationModule:
     return evaluate.load(str(METRIC_DIR), keep_in_memory=True)
 
 
-def positive_probability(logits: np.ndarray) -> np.ndarray:
-    """Softmax probability of the positive class from ``(n, 2)`` logits."""
+def positive_probability(predictions: np.ndarray | tuple) -> np.ndarray:
+    """Softmax probability of the positive class from ``(n, 2)`` logits (or Trainer's tuple, logits first)."""
+    logits = predictions[0] if isinstance(predictions, tuple) else predictions
     return torch.softmax(torch.as_tensor(np.asarray(logits), dtype=torch.float64), dim=-1)[:, 1].numpy()
 
 
@@ -517,8 +521,8 @@ def make_compute_metrics(metric: evaluate.EvaluationModule) -> Callable[[EvalPre
     keys = ("auroc", "auprc", "sensitivity", "specificity", "balanced_accuracy", "mcc")
 
     def compute_metrics(prediction: EvalPrediction) -> dict[str, float]:
-        logits = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
-        result = metric.compute(predictions=positive_probability(logits), references=prediction.label_ids)
+        probabilities = positive_probability(prediction.predictions)
+        result = metric.compute(predictions=probabilities, references=prediction.label_ids)
         return {key: float("nan") if result[key] is None else float(result[key]) for key in keys}
 
     return compute_metrics
@@ -601,8 +605,8 @@ def plot_results(rows: Sequence[dict[str, Any]], output_dir: Path, confusion_spl
     pr_figure, pr_axes = plt.subplots(figsize=(5, 5))
     roc_axes.plot([0, 1], [0, 1], linestyle=":", color="grey", label="chance")
     for split, (labels, scores, _) in data.items():
-        if labels.min(initial=0) == labels.max(initial=0):
-            continue
+        if labels.size == 0 or labels.min() == labels.max():
+            continue  # a curve needs both classes
         fpr, tpr, _ = roc_curve(labels, scores)
         roc_axes.plot(fpr, tpr, label=split)
         precision, recall, _ = precision_recall_curve(labels, scores)
@@ -778,6 +782,7 @@ def train_and_evaluate(
     splits: datasets.DatasetDict,
     provenance: dict[str, Any],
     fold: int | None = None,
+    command: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Fine-tune on ``splits["train"]``, select on validation, evaluate on test; write every output file.
 
@@ -855,7 +860,7 @@ def train_and_evaluate(
             **train_metrics,
         },
         "versions": library_versions(),
-        "command": [Path(sys.argv[0]).name, *sys.argv[1:]],
+        "command": list(command),
         "shortcut_comparison": shortcut_comparison(args.shortcuts_report, summary["test"]["at_selected_threshold"]),
         **summary,
     }
@@ -897,13 +902,17 @@ def main(argv: Sequence[str] | None = None, default_model: str = "google/vit-bas
     """
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     args, training_args = parse_arguments(argv, default_model)
-    data = load_splits(args)
+    with training_args.main_process_first(desc="building the dataset"):  # one process builds, the rest reuse it
+        data = load_splits(args)
     provenance = dataset_provenance(data, args)
+    command = [Path(sys.argv[0]).name, *(sys.argv[1:] if argv is None else argv)]
     if not args.cv and args.fold is None:
-        return train_and_evaluate(args, training_args, data, provenance)
+        return train_and_evaluate(args, training_args, data, provenance, command=command)
     full = data["train"]
     if args.fold is not None:
-        return train_and_evaluate(args, training_args, fold_splits(full, args.fold), provenance, fold=args.fold)
+        return train_and_evaluate(
+            args, training_args, fold_splits(full, args.fold), provenance, fold=args.fold, command=command
+        )
 
     from pool_folds import pool_folds
 
@@ -913,8 +922,8 @@ def main(argv: Sequence[str] | None = None, default_model: str = "google/vit-bas
         changes: dict[str, Any] = {"output_dir": str(fold_dir)}
         if training_args.push_to_hub:
             changes["hub_model_id"] = f"{training_args.hub_model_id or Path(training_args.output_dir).name}-fold{fold}"
-        train_and_evaluate(args, dataclasses.replace(training_args, **changes), fold_splits(full, fold), provenance,
-                           fold=fold)
+        fold_args = dataclasses.replace(training_args, **changes)
+        train_and_evaluate(args, fold_args, fold_splits(full, fold), provenance, fold=fold, command=command)
         run_dirs.append(fold_dir)
     if training_args.process_index != 0:
         return {}

@@ -358,6 +358,8 @@ def test_cross_validation_and_pooling(tmp_path, tiny_models, download):
     for name in ("metrics.json", "predictions.csv", "roc_curve.png", "pr_curve.png", "confusion_matrix.png",
                  "README.md"):
         assert (output_dir / name).is_file(), name
+    fold_record = json.loads((fold_dirs[0] / "metrics.json").read_text(encoding="utf-8"))
+    assert fold_record["command"][-2:] == ["--load_best_model_at_end", "false"] and "--cv" in fold_record["command"]
     pooled = json.loads((output_dir / "metrics.json").read_text(encoding="utf-8"))
     assert pooled == json.loads(json.dumps(record))
     assert pooled["folds"] == [0, 1, 2, 3, 4] and pooled["dataset"]["config"] == "full"
