@@ -15,16 +15,8 @@ import json
 import sys
 from pathlib import Path
 
-from harness import (
-    Run,
-    Series,
-    fresh_dir,
-    interleave,
-    machine_description,
-    markdown_table,
-    quiet_environment,
-    run_cold,
-)
+import harness
+from harness import Run, Series, run_cold
 from realistic import ensure_download, folder_summary
 
 OURS_API = "covid_ct_scan_images.load_dataset"
@@ -73,7 +65,7 @@ def prepare_inputs(data: Path, workdir: Path) -> tuple[Path, Path]:
     """Build our cache once and save a ``load_from_disk`` copy of the same data; return both folders."""
     cache, saved = workdir / "reload" / "cache", workdir / "reload" / "saved"
     if not (saved / "dataset_dict.json").exists():
-        fresh_dir(cache)
+        harness.fresh_dir(cache)
         run_cold([sys.executable, "-c", _BUILD_AND_SAVE, str(data), str(cache), str(saved)])
     return cache, saved
 
@@ -94,10 +86,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     data = args.data or ensure_download(args.workdir, args.images)
-    print(f"machine: {machine_description()}")
+    print(f"machine: {harness.machine_description()}")
     print(f"input:   {data}: {folder_summary(data)}")
     cache, saved = prepare_inputs(data, args.workdir)
-    env = quiet_environment(args.workdir / "hf-home")
+    env = harness.quiet_environment(args.workdir / "hf-home")
     series = [Series(OURS_API), Series(OURS_HF), Series(REFERENCE)]
 
     def measure(item: Series, repeat: int) -> Run:
@@ -105,7 +97,7 @@ def main() -> None:
         item.notes["rows"] = run.stdout.strip()
         return run
 
-    interleave(series, args.repeats, measure)
+    harness.interleave(series, args.repeats, measure)
     base = series[-1].median_s
     rows = [
         (
@@ -119,7 +111,7 @@ def main() -> None:
         for item in series
     ]
     print(f"\nReload, cold whole process (imports included), median of {args.repeats} (interleaved runs):\n")
-    print(markdown_table(("command", "median wall s", "min-max s", "peak RSS MB", "rows", "ratio"), rows))
+    print(harness.markdown_table(("command", "median wall s", "min-max s", "peak RSS MB", "rows", "ratio"), rows))
     audit = audit_reload(data, cache, env)
     print(f"\nfiles opened under the raw folder during a reload (audit hook on 'open'): {json.dumps(audit)}")
 
