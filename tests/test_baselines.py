@@ -190,6 +190,22 @@ def test_gradient_accumulation_equals_one_big_batch(tmp_path):
     assert not all(torch.allclose(naive[name], one_by_eight[name], atol=1e-4) for name in naive)
 
 
+def test_gradient_accumulation_across_two_processes_equals_one_big_batch(tmp_path):
+    """torchrun with 2 CPU processes x batch 2 x accumulation 2 gives the single-process 1 x 8 update."""
+    single = _one_step(tmp_path, 8, 1, training.WeightedLossTrainer, loss=training.WeightedCrossEntropy(_WEIGHTS))
+    saved = tmp_path / "ddp.pt"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    completed = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", __file__,
+         str(tmp_path), str(saved)],
+        env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert completed.returncode == 0, completed.stderr[-4000:]
+    distributed = torch.load(saved)
+    for name in single:
+        assert torch.allclose(single[name], distributed[name], atol=1e-6), name
+
+
 def test_best_model_reload_restores_renamed_weights(tmp_path, tiny_models):
     from transformers import AutoModelForImageClassification, TrainingArguments
 
@@ -389,3 +405,10 @@ def test_fold_splits_are_patient_disjoint(download):
     assert sum(len(split) for split in splits.values()) == len(full)
     with pytest.raises(ValueError):
         training.fold_splits(full, 5)
+
+
+if __name__ == "__main__":  # worker of test_gradient_accumulation_across_two_processes_equals_one_big_batch
+    weighted = training.WeightedCrossEntropy(_WEIGHTS)
+    state = _one_step(Path(sys.argv[1]), 2, 2, training.WeightedLossTrainer, loss=weighted)
+    if int(os.environ.get("RANK", "0")) == 0:
+        torch.save(state, sys.argv[2])
