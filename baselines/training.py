@@ -729,21 +729,41 @@ def library_versions() -> dict[str, str | None]:
     return versions
 
 
+def published_version(dataset: str) -> str | None:
+    """Dataset version named in the card of an exported folder or Hub dataset repository; None if unknown.
+
+    ``datasets.load_dataset`` reports 0.0.0 for Parquet repositories, so the version is read from the card title
+    that ``covid-ct export`` writes (a Hub id's card comes from the local cache when it is offline).
+    """
+    from huggingface_hub import hf_hub_download
+
+    from covid_ct_scan_images.errors import DatasetError
+    from covid_ct_scan_images.hub import export_version
+
+    try:
+        folder = Path(dataset)
+        if not folder.is_dir():
+            folder = Path(hf_hub_download(dataset, "README.md", repo_type="dataset")).parent
+        return export_version(folder)
+    except (OSError, ValueError, DatasetError):
+        return None
+
+
 def dataset_provenance(data: datasets.DatasetDict, args: BaselineArguments) -> dict[str, Any]:
-    """Where the data came from: source, config, dataset version and split manifest hash."""
+    """Where the data came from: source, config, dataset version and split manifest hash.
+
+    The hash (``covid_ct_scan_images.manifest_hash``) identifies the assignment of the loaded config: the
+    train/validation/test split for ``default``, the folds for ``full``.
+    """
     import covid_ct_scan_images
 
-    version = getattr(covid_ct_scan_images, "DATASET_VERSION", None) if args.data_dir else None
-    if version is None:
-        info_version = next(iter(data.values())).info.version
-        version = None if info_version is None else str(info_version)
-    hasher = getattr(covid_ct_scan_images, "manifest_hash", None)
+    version = covid_ct_scan_images.DATASET_VERSION if args.data_dir is not None else published_version(args.dataset)
     return {
         "source": args.data_dir or args.dataset,
         "loaded_with": "covid_ct_scan_images.load_dataset" if args.data_dir else "datasets.load_dataset",
         "config": "full" if args.cv or args.fold is not None else args.config,
         "version": version,
-        "manifest_hash": hasher(data) if hasher is not None else None,
+        "manifest_hash": covid_ct_scan_images.manifest_hash(data),
     }
 
 

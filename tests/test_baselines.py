@@ -393,6 +393,22 @@ def test_cross_validation_and_pooling(tmp_path, tiny_models, download):
         pool_folds.pool_folds([fold_dirs[0], fold_dirs[0]], tmp_path / "bad")
 
 
+def test_one_fold_from_an_exported_folder(tmp_path, tiny_models, download):
+    from covid_ct_scan_images.export import export_dataset
+
+    export_dataset(download, tmp_path / "export", compute_shortcuts=False)
+    record = training.main(
+        ["--model", str(tiny_models["convnext"]), "--dataset", str(tmp_path / "export"), "--fold", "1",
+         "--output_dir", str(tmp_path / "fold_1"), "--num_train_epochs", "1", "--n_bootstrap", "10",
+         "--disable_tqdm", "true", "--save_strategy", "no", "--load_best_model_at_end", "false"]
+    )
+    assert record["fold"] == 1 and sum(record["dataset"]["n_images"].values()) == 60
+    assert record["dataset"]["loaded_with"] == "datasets.load_dataset" and record["dataset"]["config"] == "full"
+    assert record["dataset"]["version"] == "1.0.0"
+    rows = _read_csv(tmp_path / "fold_1" / "predictions.csv")
+    assert {row["fold"] for row in rows} == {"1"} and {row["split"] for row in rows} == {"validation", "test"}
+
+
 def test_fold_splits_are_patient_disjoint(download):
     import covid_ct_scan_images
 
