@@ -390,7 +390,7 @@ def test_cross_validation_and_pooling(tmp_path, tiny_models, download):
                             "--seed", "42"]) == 0
     assert json.loads((again / "metrics.json").read_text(encoding="utf-8"))["out_of_fold"] == pooled["out_of_fold"]
     with pytest.raises(ValueError, match="appears twice"):
-        pool_folds.pool_folds([fold_dirs[0], fold_dirs[0]], tmp_path / "bad")
+        training.pool_folds([fold_dirs[0], fold_dirs[0]], tmp_path / "bad")
 
 
 def test_one_fold_from_an_exported_folder(tmp_path, tiny_models, download):
