@@ -85,8 +85,9 @@ class BaselineArguments:
     model: str = field(default="", metadata={"help": "Checkpoint: a Hub id or a local folder."})
     data_dir: str | None = field(default=None, metadata={"help": "Raw download folder, read through the library."})
     dataset: str | None = field(default=None, metadata={"help": "Hub id or exported folder (datasets.load_dataset)."})
-    config: Literal["default", "full"] = field(
-        default="default", metadata={"help": "Dataset config; --cv and --fold imply 'full'."}
+    config: Literal["default", "full", "resized"] = field(
+        default="default",
+        metadata={"help": "Dataset config ('resized': default splits, images <= 512 px); --cv/--fold imply 'full'."},
     )
     cv: bool = field(default=False, metadata={"help": "Train all folds of 'full' and pool out-of-fold predictions."})
     fold: int | None = field(

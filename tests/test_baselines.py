@@ -351,9 +351,10 @@ def test_convnext_script_end_to_end_with_mask_weights_and_shortcut_comparison(tm
         "finetune_convnext.py", "--model", str(tiny_models["convnext"]), "--data-dir", str(download),
         "--output_dir", str(output_dir), "--num_train_epochs", "1", "--per_device_train_batch_size", "8",
         "--n_bootstrap", "50", "--mask-center", "0.6", "--class-weights", "1,3", "--seed", "7",
-        "--shortcuts-report", str(audit),
+        "--shortcuts-report", str(audit), "--config", "resized",
     )
     record = _check_run(output_dir, 20)
+    assert record["dataset"]["config"] == "resized"
     assert record["mask_center"] == 0.6 and record["class_weights"] == [1.0, 3.0] and record["seed"] == 7
     comparison = record["shortcut_comparison"]
     assert comparison["best_probe"] == "metadata (GBT)" and comparison["best_probe_auroc"] == 0.97
