@@ -127,8 +127,22 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> s
     return "\n".join(lines)
 
 
+_BUSY_LOOP = "import time; start = time.perf_counter(); sum(range(20_000_000)); print(time.perf_counter() - start)"
+
+
+def parallel_capacity(processes: int) -> float:
+    """How many cores' worth of work ``processes`` busy processes really get (shared VMs may give fewer)."""
+    alone = float(subprocess.run([sys.executable, "-c", _BUSY_LOOP], capture_output=True, text=True).stdout)
+    busy = [
+        subprocess.Popen([sys.executable, "-c", _BUSY_LOOP], stdout=subprocess.PIPE, text=True)
+        for _ in range(processes)
+    ]
+    together = [float(process.communicate()[0]) for process in busy]
+    return processes * alone / max(together)
+
+
 def machine_description() -> str:
-    """Cores available to this process, CPU model, Python and OS."""
+    """Cores available to this process (and how many it really gets in parallel), CPU model, Python and OS."""
     model = "unknown CPU"
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -138,7 +152,11 @@ def machine_description() -> str:
     except OSError:
         pass
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return f"{cores} cores ({model}), Python {platform.python_version()}, {platform.system()} {platform.release()}"
+    capacity = parallel_capacity(cores or 1)
+    return (
+        f"{cores} cores ({model}; {cores} busy processes get {capacity:.1f} cores' worth of CPU right now), "
+        f"Python {platform.python_version()}, {platform.system()} {platform.release()}"
+    )
 
 
 def venv_script(name: str) -> str:
