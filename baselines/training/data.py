@@ -1,0 +1,80 @@
+"""The data of a run: load the splits, cut cross-validation folds, and record where the data came from."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import datasets
+
+from .arguments import BaselineArguments
+
+
+def load_splits(args: BaselineArguments) -> datasets.DatasetDict:
+    """Load the dataset: ``full`` for ``--cv``/``--fold``, else ``--config``; from ``--data-dir`` or ``--dataset``."""
+    config = "full" if args.cv or args.fold is not None else args.config
+    if args.data_dir is not None:
+        from covid_ct_scan_images import load_dataset
+
+        return load_dataset(data_dir=args.data_dir, config=config)
+    return datasets.load_dataset(args.dataset, config)
+
+
+def fold_splits(full: datasets.Dataset, fold: int) -> datasets.DatasetDict:
+    """Train / validation / test for one cross-validation fold of the ``full`` config.
+
+    Test is fold ``fold``, validation is the next fold (cyclically), train is every other fold.
+    Folds are patient-grouped and stratified, so no patient crosses the three splits.
+    """
+    folds = full["fold"]
+    n_folds = number_of_folds(full)
+    if not 0 <= fold < n_folds:
+        raise ValueError(f"fold {fold} out of range: the dataset has folds 0..{n_folds - 1}")
+    validation = (fold + 1) % n_folds
+    role = ["test" if f == fold else "validation" if f == validation else "train" for f in folds]
+    return datasets.DatasetDict(
+        {name: full.select([i for i, r in enumerate(role) if r == name]) for name in ("train", "validation", "test")}
+    )
+
+
+def number_of_folds(full: datasets.Dataset) -> int:
+    """Number of cross-validation folds in the ``full`` config."""
+    return max(full["fold"]) + 1
+
+
+def published_version(dataset: str) -> str | None:
+    """Dataset version named in the card of an exported folder or Hub dataset repository; None if unknown.
+
+    ``datasets.load_dataset`` reports 0.0.0 for Parquet repositories, so the version is read from the card title
+    that ``covid-ct export`` writes (a Hub id's card comes from the local cache when it is offline).
+    """
+    from huggingface_hub import hf_hub_download
+
+    from covid_ct_scan_images.errors import DatasetError
+    from covid_ct_scan_images.hub import export_version
+
+    try:
+        folder = Path(dataset)
+        if not folder.is_dir():
+            folder = Path(hf_hub_download(dataset, "README.md", repo_type="dataset")).parent
+        return export_version(folder)
+    except (OSError, ValueError, DatasetError):
+        return None
+
+
+def dataset_provenance(data: datasets.DatasetDict, args: BaselineArguments) -> dict[str, Any]:
+    """Where the data came from: source, config, dataset version and split manifest hash.
+
+    The hash (``covid_ct_scan_images.manifest_hash``) identifies the assignment of the loaded config: the
+    train/validation/test split for ``default``, the folds for ``full``.
+    """
+    import covid_ct_scan_images
+
+    version = covid_ct_scan_images.DATASET_VERSION if args.data_dir is not None else published_version(args.dataset)
+    return {
+        "source": args.data_dir or args.dataset,
+        "loaded_with": "covid_ct_scan_images.load_dataset" if args.data_dir else "datasets.load_dataset",
+        "config": "full" if args.cv or args.fold is not None else args.config,
+        "version": version,
+        "manifest_hash": covid_ct_scan_images.manifest_hash(data),
+    }

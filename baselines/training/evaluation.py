@@ -1,0 +1,82 @@
+"""Evaluation: the metric module, positive-class probabilities, the validation threshold rule and per-split metrics."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import evaluate
+import numpy as np
+import torch
+from transformers import EvalPrediction
+
+#: Folder of the ``evaluate`` metric module (loads offline with ``evaluate.load(str(METRIC_DIR))``).
+METRIC_DIR = Path(__file__).resolve().parents[1] / "metrics" / "covid_ct_metrics"
+
+THRESHOLD_RULE = (
+    "On the validation split, the highest threshold whose sensitivity is >= {min_sensitivity:g} "
+    "(which gives the highest specificity among thresholds meeting that floor); a probability >= the "
+    "threshold is called positive. Applied unchanged to test. 0.5 if validation has no positive."
+)
+
+
+def load_metric() -> evaluate.EvaluationModule:
+    """The repository's metric module, loaded offline from its folder and kept in memory."""
+    return evaluate.load(str(METRIC_DIR), keep_in_memory=True)
+
+
+def positive_probability(predictions: np.ndarray | tuple) -> np.ndarray:
+    """Softmax probability of the positive class from ``(n, 2)`` logits (or Trainer's tuple, logits first)."""
+    logits = predictions[0] if isinstance(predictions, tuple) else predictions
+    return torch.softmax(torch.as_tensor(np.asarray(logits), dtype=torch.float64), dim=-1)[:, 1].numpy()
+
+
+def make_compute_metrics(metric: evaluate.EvaluationModule) -> Callable[[EvalPrediction], dict[str, float]]:
+    """``compute_metrics`` for Trainer: ranking metrics, and the rest at 0.5, on the evaluation split."""
+    keys = ("auroc", "auprc", "sensitivity", "specificity", "balanced_accuracy", "mcc")
+
+    def compute_metrics(prediction: EvalPrediction) -> dict[str, float]:
+        probabilities = positive_probability(prediction.predictions)
+        result = metric.compute(predictions=probabilities, references=prediction.label_ids)
+        return {key: float("nan") if result[key] is None else float(result[key]) for key in keys}
+
+    return compute_metrics
+
+
+def choose_threshold(labels: Sequence[int], probabilities: Sequence[float], min_sensitivity: float = 0.9) -> float:
+    """The decision threshold of :data:`THRESHOLD_RULE`: the highest one with sensitivity >= ``min_sensitivity``.
+
+    Specificity can only grow as the threshold rises, so among all thresholds meeting the sensitivity
+    floor the highest has the best specificity. Returns 0.5 when there is no positive.
+    """
+    labels_array, scores = np.asarray(labels), np.asarray(probabilities, dtype=np.float64)
+    positives = np.sort(scores[labels_array == 1])[::-1]
+    if positives.size == 0:
+        return 0.5
+    needed = max(1, math.ceil(min_sensitivity * positives.size - 1e-9))
+    return float(positives[needed - 1])
+
+
+def summarise(
+    rows: Sequence[dict[str, Any]], metric: evaluate.EvaluationModule, n_bootstrap: int, seed: int
+) -> dict[str, dict[str, dict]]:
+    """Metrics per split of prediction rows, at each row's own threshold and at 0.5, with 95% intervals."""
+    summary: dict[str, dict[str, dict]] = {}
+    for split in dict.fromkeys(row["split"] for row in rows):
+        chosen = [row for row in rows if row["split"] == split]
+        thresholds = [float(row["threshold"]) for row in chosen]
+        common = {
+            "predictions": [float(row["probability"]) for row in chosen],
+            "references": [int(row["label"]) for row in chosen],
+            "groups": [str(row["patient_id"]) for row in chosen],
+            "n_bootstrap": n_bootstrap,
+            "seed": seed,
+        }
+        selected = thresholds[0] if len(set(thresholds)) == 1 else thresholds
+        summary[split] = {
+            "at_selected_threshold": metric.compute(threshold=selected, **common),
+            "at_0.5": metric.compute(threshold=0.5, **common),
+        }
+    return summary
