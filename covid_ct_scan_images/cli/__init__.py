@@ -18,15 +18,19 @@ from collections.abc import Sequence
 SUBCOMMANDS = ("prepare", "audit", "shortcuts", "demo", "export", "push")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Return the top-level parser with every subcommand registered."""
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """Return the top-level parser with every subcommand registered (or only ``only``, when it is one).
+
+    Registering a subcommand imports its module, and some pull in heavy libraries (``shortcuts``:
+    scikit-learn and Pillow, about a second); ``main`` registers just the subcommand being run.
+    """
     parser = argparse.ArgumentParser(
         prog="covid-ct",
         description="Build, check and publish the COVID-19-CT SCAN IMAGES dataset (chest radiographs, not CT).",
     )
     parser.add_argument("--debug", action="store_true", help="show Python tracebacks for errors")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in SUBCOMMANDS:
+    for name in SUBCOMMANDS if only not in SUBCOMMANDS else (only,):
         importlib.import_module(f"{__name__}.{name}").register(subparsers)
     return parser
 
@@ -35,8 +39,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run ``covid-ct`` with ``argv`` and return its exit code."""
     from ..errors import DatasetError, UsageError
 
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    command = next((argument for argument in arguments if not argument.startswith("-")), None)
+    parser = build_parser(only=command)
+    args = parser.parse_args(arguments)
     try:
         return int(args.handler(args))
     except DatasetError as error:
