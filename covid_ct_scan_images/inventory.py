@@ -221,9 +221,12 @@ def _inspect(path: Path, base: dict, max_image_pixels: int, full_decode: bool) -
             return ImageFile(**record, problem=_too_many_pixels(f"{image.width} x {image.height}", max_image_pixels))
         try:
             record["exif_orientation"] = _exif_orientation(image)
-            if full_decode or not _ends_cleanly(data, image.format):
-                image.load()
+            # The hash always comes from the reduced decode, so near-duplicate links (and so the
+            # splits) do not depend on --full-decode; the full decode is a separate integrity check.
             record["phash"] = perceptual_hash(image)
+            if full_decode or not _ends_cleanly(data, image.format):
+                with Image.open(io.BytesIO(data)) as complete:
+                    complete.load()
         except (OSError, SyntaxError, ValueError) as error:
             return ImageFile(**record, problem=f"truncated or corrupt {image.format} data: {error}")
     return ImageFile(**record, notes=tuple(notes))

@@ -247,3 +247,15 @@ def test_cli_turns_an_unwritable_cache_folder_into_one_message(synthetic_root, t
     assert main(["prepare", str(synthetic_root), "--cache-dir", str(blocker / "cache")]) == 1
     err = capsys.readouterr().err
     assert err.startswith("covid-ct prepare: error:") and "Traceback" not in err
+
+
+def test_full_decode_changes_no_hash_and_no_split(real_sample, tmp_path):
+    from covid_ct_scan_images.inventory import take_inventory
+    from covid_ct_scan_images.locate import find_dataset_root
+
+    located = find_dataset_root(real_sample)
+    quick = take_inventory(located.class_dirs, located.root)
+    thorough = take_inventory(located.class_dirs, located.root, full_decode=True)
+    assert [image.phash for image in quick.files] == [image.phash for image in thorough.files]
+    default = prepare(real_sample, cache_dir=tmp_path / "a").manifest_path.read_text()
+    assert prepare(real_sample, cache_dir=tmp_path / "b", full_decode=True).manifest_path.read_text() == default
