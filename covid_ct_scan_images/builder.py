@@ -11,14 +11,14 @@ import json
 import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import datasets
 
 from .errors import DatasetError
 from .fingerprint import input_fingerprint
-from .inventory import DEFAULT_MAX_IMAGE_PIXELS, usable_cores
+from .inventory import usable_cores
 from .layout import CLASS_NAMES, HOMEPAGE
 from .locate import MANUAL_DOWNLOAD_INSTRUCTIONS, locate, resolve_data_dir
 from .plan import BuildOptions, DatasetPlan, PlannedImage, plan_dataset
@@ -79,21 +79,12 @@ _LICENSE = (
 
 
 @dataclass
-class CovidCTConfig(datasets.BuilderConfig):
-    """A config of the dataset plus the options for reading and checking the raw download."""
-
-    strict: bool = False
-    label_source: str = "check"
-    splits_manifest: str | None = None
-    name_column: str | None = None
-    label_column: str | None = None
-    full_decode: bool = False
-    max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
+class CovidCTConfig(datasets.BuilderConfig, BuildOptions):
+    """A config of the dataset plus the options (:class:`BuildOptions`) for reading and checking the raw download."""
 
     def build_options(self) -> BuildOptions:
         """The reading and checking options of this config."""
-        names = {field_name for field_name in BuildOptions.__dataclass_fields__}
-        return BuildOptions(**{name: value for name, value in asdict(self).items() if name in names})
+        return BuildOptions(**{name: getattr(self, name) for name in BuildOptions.__dataclass_fields__})
 
 
 def library_work_dir(cache_dir: str | None) -> Path:

@@ -23,9 +23,12 @@ from .splits import Assignment, assign_splits, read_manifest
 from .synthetic import SYNTHETIC_MARKER
 
 
-@dataclass(frozen=True)
+@dataclass
 class BuildOptions:
-    """Every choice a user can make about how the raw download is read and checked."""
+    """Every choice a user can make about how the raw download is read and checked.
+
+    The builder's config inherits these fields, so they are declared here only.
+    """
 
     strict: bool = False
     label_source: LabelSource = "check"
