@@ -426,6 +426,9 @@ def test_fold_splits_are_patient_disjoint(download):
 
 if __name__ == "__main__":  # worker of test_gradient_accumulation_across_two_processes_equals_one_big_batch
     weighted = training.WeightedCrossEntropy(_WEIGHTS)
-    state = _one_step(Path(sys.argv[1]), 2, 2, training.WeightedLossTrainer, loss=weighted)
-    if int(os.environ.get("RANK", "0")) == 0:
-        torch.save(state, sys.argv[2])
+    try:
+        state = _one_step(Path(sys.argv[1]), 2, 2, training.WeightedLossTrainer, loss=weighted)
+        if int(os.environ.get("RANK", "0")) == 0:
+            torch.save(state, sys.argv[2])
+    finally:
+        training.release_process_group()  # as main() does; without it gloo can abort the process at exit

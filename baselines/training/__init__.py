@@ -43,7 +43,7 @@ from .outputs import (
     write_json,
     write_predictions,
 )
-from .run import POOLED_SPLIT, main, pool_folds, train_and_evaluate
+from .run import POOLED_SPLIT, main, pool_folds, release_process_group, train_and_evaluate
 from .transforms import Augmentation, RadiographTransform, open_image, processor_size, with_lazy_transform
 
 __all__ = [
@@ -77,6 +77,7 @@ __all__ = [
     "processor_size",
     "published_version",
     "read_predictions",
+    "release_process_group",
     "results_markdown",
     "runtime_defaults",
     "shortcut_comparison",

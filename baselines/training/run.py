@@ -257,6 +257,27 @@ def main(argv: Sequence[str] | None = None, default_model: str = "google/vit-bas
     """
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     args, training_args = parse_arguments(argv, default_model)
+    try:
+        return _run(args, training_args, argv)
+    finally:
+        release_process_group()
+
+
+def release_process_group() -> None:
+    """Tear down the ``torch.distributed`` process group that ``Trainer`` started under torchrun, if any.
+
+    ``Trainer`` never destroys it. Left to the interpreter's exit, gloo's threads can be destroyed while still
+    joinable, which aborts the process ("terminate called without an active exception") after the work is done, and
+    torchrun then reports the whole run as failed. Safe to call in a single process: it does nothing there.
+    """
+    import torch.distributed
+
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+
+
+def _run(args: BaselineArguments, training_args: TrainingArguments, argv: Sequence[str] | None) -> dict:
+    """The body of :func:`main`, once the arguments are parsed."""
     with training_args.main_process_first(desc="building the dataset"):  # one process builds, the rest reuse it
         data = load_splits(args)
     provenance = dataset_provenance(data, args)
