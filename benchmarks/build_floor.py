@@ -1,0 +1,136 @@
+"""The least a build that meets issues 2 and 3 must do, timed part by part, against the 2x-imagefolder budget.
+
+`covid-ct prepare` must embed the original bytes (issue 2: a self-contained cache) and group near-duplicates
+by a perceptual hash (issue 3), so at the very least it writes every image's bytes once, hashes them, and
+decodes every image once at reduced size. This script times each of those alone, with nothing else around
+them, on all the cores this process may use, and sets their sum against twice a cold
+`load_dataset("imagefolder")` on the same folder (issue 6, target 1). If the floor alone exceeds the budget,
+no implementation of the build can meet the target on this machine.
+
+    python benchmarks/build_floor.py --workdir /tmp/covid_bench --images 1400
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from bench_build import REFERENCE, measure_builds
+from harness import fresh_dir, machine_description, markdown_table, run_cold
+from PIL import Image
+from realistic import ensure_download, folder_summary
+
+from covid_ct_scan_images.inventory import perceptual_hash, usable_cores
+
+_IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
+
+
+def _median_seconds(work: Callable[[], object], repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        work()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _on_all_cores(function: Callable[[bytes], object], payloads: list[bytes]) -> Callable[[], object]:
+    def work() -> object:
+        with ThreadPoolExecutor(max_workers=usable_cores()) as pool:  # hashlib and Pillow release the GIL
+            return list(pool.map(function, payloads))
+
+    return work
+
+
+def _write_all(payloads: list[bytes], target: Path) -> Callable[[], None]:
+    def work() -> None:
+        with open(target, "wb") as sink:
+            for payload in payloads:
+                sink.write(payload)
+        target.unlink()
+
+    return work
+
+
+def _smallest_decode(payload: bytes) -> None:
+    image = Image.open(io.BytesIO(payload))
+    image.draft("L", (1, 1))  # JPEG: the smallest scale libjpeg offers (1/8); PNG: no reduced decode exists
+    image.load()
+
+
+def _build_phash(payload: bytes) -> str:
+    return perceptual_hash(Image.open(io.BytesIO(payload)))
+
+
+def main() -> None:
+    """Command line; prints the machine, the input and the table."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/covid_bench"), help="inputs and caches go here")
+    parser.add_argument("--images", type=int, default=1400, help="size of the generated realistic download")
+    parser.add_argument("--data", type=Path, help="measure this raw folder instead of a generated one")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    data = args.data or ensure_download(args.workdir, args.images)
+    print(f"machine: {machine_description()}")
+    print(f"input:   {data}: {folder_summary(data)}")
+    Image.MAX_IMAGE_PIXELS = None  # the benchmark's own images; the library's limit is not under test here
+
+    files = sorted(path for path in data.rglob("*") if path.suffix.lower() in _IMAGE_SUFFIXES)
+    payloads = [path.read_bytes() for path in files]  # also puts every file in the page cache
+    scratch = fresh_dir(args.workdir / "floor")
+    imagefolder = measure_builds(data, args.workdir, [REFERENCE], args.repeats, log=False)[0].median_s
+    budget = 2 * imagefolder
+    parts = [
+        (
+            "start Python and `import datasets` (imagefolder pays this too)",
+            statistics.median(run_cold([sys.executable, "-c", "import datasets"]).wall_s for _ in range(args.repeats)),
+        ),
+        ("read every file (page cache)", _median_seconds(lambda: [path.read_bytes() for path in files], args.repeats)),
+        (
+            "sha256 of every file, all cores",
+            _median_seconds(_on_all_cores(lambda b: hashlib.sha256(b).digest(), payloads), args.repeats),
+        ),
+        (
+            "write every file's bytes once (`open().write`, no Arrow)",
+            _median_seconds(_write_all(payloads, scratch / "bytes"), args.repeats),
+        ),
+        (
+            "decode every image at the smallest scale (JPEG 1/8), all cores",
+            _median_seconds(_on_all_cores(_smallest_decode, payloads), args.repeats),
+        ),
+    ]
+    floor = sum(seconds for _, seconds in parts)
+    rows = [(name, f"{seconds:.2f}", f"{seconds / budget:.0%}") for name, seconds in parts]
+    rows.append(
+        (
+            "**sum: the floor of any build that embeds bytes and hashes pixels**",
+            f"**{floor:.2f}**",
+            f"**{floor / budget:.0%}**",
+        )
+    )
+    build_hash = _median_seconds(_on_all_cores(_build_phash, payloads), args.repeats)
+    rows.append(
+        (
+            "(for comparison) the build's own decode + 256-bit phash, all cores",
+            f"{build_hash:.2f}",
+            f"{build_hash / budget:.0%}",
+        )
+    )
+    print(
+        f'\nBudget (issue 6, target 1): 2 x cold `load_dataset("imagefolder")` = 2 x {imagefolder:.2f} s '
+        f"= {budget:.2f} s; "
+        f"{len(files)} images, {sum(map(len, payloads)) / 1e6:,.0f} MB; medians of {args.repeats}\n"
+    )
+    print(markdown_table(("part", "s", "share of budget"), rows))
+    print(f"\nfloor / imagefolder = {floor / imagefolder:.2f}x (target: at most 2x)")
+
+
+if __name__ == "__main__":
+    main()
