@@ -20,13 +20,12 @@ from harness import (
     Series,
     fresh_dir,
     interleave,
-    machine_description,
     markdown_table,
     quiet_environment,
     run_cold,
     venv_script,
 )
-from realistic import ensure_download, folder_summary
+from realistic import add_input_arguments, announced_input
 
 OURS = "covid-ct prepare"
 OURS_FULL = "covid-ct prepare --full-decode"
@@ -107,18 +106,13 @@ def build_table(series: list[Series], reference: str = REFERENCE) -> str:
 def main() -> None:
     """Command line; prints the machine, the input and the table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--workdir", type=Path, default=Path("/tmp/covid_bench"), help="inputs and caches go here")
-    parser.add_argument("--images", type=int, default=1400, help="size of the generated realistic download")
-    parser.add_argument("--data", type=Path, help="benchmark this raw folder instead of a generated one")
-    parser.add_argument("--repeats", type=int, default=3)
+    add_input_arguments(parser, repeats=3)
     parser.add_argument("--full-decode", action="store_true", help="also time `covid-ct prepare --full-decode`")
     parser.add_argument(
         "--embedded-reference", action="store_true", help="also time imagefolder followed by embedding the bytes"
     )
     args = parser.parse_args()
-    data = args.data or ensure_download(args.workdir, args.images)
-    print(f"machine: {machine_description()}")
-    print(f"input:   {data}: {folder_summary(data)}")
+    data = announced_input(args)
     names = [OURS, *([OURS_FULL] if args.full_decode else []), REFERENCE]
     names += [REFERENCE_EMBEDDED] if args.embedded_reference else []
     series = measure_builds(data, args.workdir, names, args.repeats)

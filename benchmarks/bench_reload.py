@@ -17,7 +17,7 @@ from pathlib import Path
 
 import harness
 from harness import Run, Series, run_cold
-from realistic import ensure_download, folder_summary
+from realistic import add_input_arguments, announced_input
 
 OURS_API = "covid_ct_scan_images.load_dataset"
 OURS_HF = 'datasets.load_dataset("covid_ct_scan_images")'
@@ -80,14 +80,9 @@ def audit_reload(data: Path, cache: Path, env: dict[str, str]) -> dict:
 def main() -> None:
     """Command line; prints the machine, the table and the audit of opened files."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--workdir", type=Path, default=Path("/tmp/covid_bench"))
-    parser.add_argument("--images", type=int, default=1400)
-    parser.add_argument("--data", type=Path, help="benchmark this raw folder instead of a generated one")
-    parser.add_argument("--repeats", type=int, default=5)
+    add_input_arguments(parser, repeats=5)
     args = parser.parse_args()
-    data = args.data or ensure_download(args.workdir, args.images)
-    print(f"machine: {harness.machine_description()}")
-    print(f"input:   {data}: {folder_summary(data)}")
+    data = announced_input(args)
     cache, saved = prepare_inputs(data, args.workdir)
     env = harness.quiet_environment(args.workdir / "hf-home")
     series = [Series(OURS_API), Series(OURS_HF), Series(REFERENCE)]

@@ -23,9 +23,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from bench_build import REFERENCE, measure_builds
-from harness import fresh_dir, machine_description, markdown_table, run_cold
+from harness import fresh_dir, markdown_table, run_cold
 from PIL import Image
-from realistic import ensure_download, folder_summary
+from realistic import add_input_arguments, announced_input
 
 from covid_ct_scan_images.inventory import perceptual_hash, usable_cores
 
@@ -72,14 +72,9 @@ def _build_phash(payload: bytes) -> str:
 def main() -> None:
     """Command line; prints the machine, the input and the table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--workdir", type=Path, default=Path("/tmp/covid_bench"), help="inputs and caches go here")
-    parser.add_argument("--images", type=int, default=1400, help="size of the generated realistic download")
-    parser.add_argument("--data", type=Path, help="measure this raw folder instead of a generated one")
-    parser.add_argument("--repeats", type=int, default=3)
+    add_input_arguments(parser, repeats=3)
     args = parser.parse_args()
-    data = args.data or ensure_download(args.workdir, args.images)
-    print(f"machine: {machine_description()}")
-    print(f"input:   {data}: {folder_summary(data)}")
+    data = announced_input(args)
     Image.MAX_IMAGE_PIXELS = None  # the benchmark's own images; the library's limit is not under test here
 
     files = sorted(path for path in data.rglob("*") if path.suffix.lower() in _IMAGE_SUFFIXES)

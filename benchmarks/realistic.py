@@ -212,6 +212,25 @@ def folder_summary(root: Path) -> str:
     )
 
 
+def add_input_arguments(parser: argparse.ArgumentParser, repeats: int) -> None:
+    """The input options the build and reload benchmarks share: --workdir, --images, --data, --repeats."""
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/covid_bench"), help="inputs and caches go here")
+    parser.add_argument("--images", type=int, default=1400, help="size of the generated realistic download")
+    parser.add_argument("--data", type=Path, help="benchmark this raw folder instead of a generated one")
+    parser.add_argument("--repeats", type=int, default=repeats)
+
+
+def announced_input(args: argparse.Namespace) -> Path:
+    """The raw folder that :func:`add_input_arguments`' options name (generated unless ``--data``), printed with the
+    machine it is measured on."""
+    from harness import machine_description
+
+    data = args.data or ensure_download(args.workdir, args.images)
+    print(f"machine: {machine_description()}")
+    print(f"input:   {data}: {folder_summary(data)}")
+    return data
+
+
 def main() -> None:
     """Command line: write a realistic download of N images under WORKDIR and describe it."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
