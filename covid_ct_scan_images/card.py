@@ -40,7 +40,12 @@ if TYPE_CHECKING:
     from .shortcuts import ShortcutReport
 
 #: The card's source, at the repository root.
-TEMPLATE_PATH = Path(__file__).resolve().parent.parent / "dataset_card.md"
+#: The card's source: ``dataset_card.md`` at the repository root in a source checkout (editable install); an installed
+#: wheel carries the same file inside the package (``pyproject.toml``, ``force-include``).
+TEMPLATE_PATHS = (
+    Path(__file__).resolve().parent.parent / "dataset_card.md",
+    Path(__file__).resolve().parent / "dataset_card.md",
+)
 
 #: Released versions, newest first: (version, what changed). A test checks the current version is listed.
 VERSION_HISTORY: tuple[tuple[str, str], ...] = (
@@ -71,14 +76,17 @@ MAX_LISTED = 20
 
 
 def load_template(path: str | os.PathLike[str] | None = None) -> str:
-    """The card's source text: ``path``, or ``dataset_card.md`` at the repository root."""
-    source = Path(path) if path is not None else TEMPLATE_PATH
+    """The card's source text: ``path``, or ``dataset_card.md`` (the repository's, or an installed wheel's copy)."""
+    if path is not None:
+        source = Path(path)
+    else:
+        source = next((candidate for candidate in TEMPLATE_PATHS if candidate.is_file()), TEMPLATE_PATHS[0])
     try:
         return source.read_text(encoding="utf-8")
     except OSError as error:
         raise DatasetError(
             f"cannot read the dataset card source {source}: {error.strerror}. It is `dataset_card.md` at the root "
-            "of the covid_ct_scan_images repository; run from a source checkout (`pip install -e .`) or pass "
+            "of the covid_ct_scan_images repository (installed wheels carry a copy); reinstall the package or pass "
             "--card-template FILE."
         ) from error
 
@@ -405,7 +413,7 @@ def render_card(
 
 
 __all__ = [
-    "TEMPLATE_PATH",
+    "TEMPLATE_PATHS",
     "VERSION_HISTORY",
     "CardStats",
     "card_values",

@@ -18,7 +18,7 @@ from huggingface_hub import DatasetCard
 from PIL import Image
 
 from covid_ct_scan_images.builder import DATASET_VERSION
-from covid_ct_scan_images.card import TEMPLATE_PATH, VERSION_HISTORY, load_template, render_card
+from covid_ct_scan_images.card import TEMPLATE_PATHS, VERSION_HISTORY, load_template, render_card
 from covid_ct_scan_images.errors import DatasetError
 from covid_ct_scan_images.export import ExportResult, export_dataset
 from covid_ct_scan_images.reference import reference_entries
@@ -255,7 +255,7 @@ def test_template_holds_no_hand_typed_data_numbers() -> None:
 
 def test_version_history_lists_the_current_version() -> None:
     assert VERSION_HISTORY[0][0] == DATASET_VERSION
-    assert TEMPLATE_PATH.name == "dataset_card.md" and TEMPLATE_PATH.is_file()
+    assert TEMPLATE_PATHS[0].name == "dataset_card.md" and TEMPLATE_PATHS[0].is_file()
 
 
 def test_unknown_placeholder_and_missing_template_are_clear_errors(
