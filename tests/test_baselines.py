@@ -315,6 +315,23 @@ def _check_run(output_dir: Path, n_validation_test: int) -> dict:
     return record
 
 
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--data-dir", "x", "--output_dir", "o", "--cache-dir", "c"], "unrecognized arguments: --cache-dir c"),
+        (["--output_dir", "o"], "exactly one of --data-dir"),
+        (["--data-dir", "x", "--output_dir", "o", "--eval_strategy", "no"], "load_best_model_at_end"),
+        (["--data-dir", "x", "--output_dir", "o", "--class-weights", "1,oops"], "class"),
+    ],
+)
+def test_usage_errors_are_one_message_and_exit_2(argv, message, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        training.parse_arguments(argv, "some/model")
+    assert stopped.value.code == 2
+    error = capsys.readouterr().err
+    assert message in error and "Traceback" not in error and error.startswith("usage:")
+
+
 def test_vit_script_end_to_end(tmp_path, tiny_models, download):
     import covid_ct_scan_images
 

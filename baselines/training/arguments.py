@@ -94,7 +94,14 @@ def parse_arguments(argv: Sequence[str] | None, default_model: str) -> tuple[Bas
     """Parse ``argv`` into the baseline arguments and ``TrainingArguments`` and check they fit together."""
     parser = HfArgumentParser((BaselineArguments, TrainingArguments))
     parser.set_defaults(model=default_model, **runtime_defaults())
-    args, training_args = parser.parse_args_into_dataclasses(args=None if argv is None else list(argv))
+    try:  # TrainingArguments checks its options as it is made; a bad combination is a usage error, not a traceback
+        args, training_args, unknown = parser.parse_args_into_dataclasses(
+            args=None if argv is None else list(argv), return_remaining_strings=True
+        )
+    except ValueError as error:
+        parser.error(str(error))
+    if unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     if (args.data_dir is None) == (args.dataset is None):
         parser.error("give exactly one of --data-dir (raw download) or --dataset (Hub id or exported folder)")
     if args.cv and args.fold is not None:
