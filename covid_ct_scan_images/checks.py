@@ -169,7 +169,7 @@ def _one_per_name(
 def _sheet_labels(sheet: SheetListing | None) -> dict[str, int]:
     if sheet is None or sheet.labels is None:
         return {}
-    return {name.lower(): label for name, label in zip(sheet.names, sheet.labels, strict=True)}
+    return {name.lower(): label for name, label in zip(sheet.names, sheet.labels, strict=True) if label is not None}
 
 
 def _reconcile_sheet(
@@ -185,7 +185,15 @@ def _reconcile_sheet(
     listed = defaultdict(set)
     for index, name in enumerate(sheet.names):
         listed[name.lower()].add(sheet.labels[index] if sheet.labels is not None else None)
-    contradictory = sorted(name for name, labels in listed.items() if len(labels) > 1)
+    if sheet.unreadable_labels:
+        report.add(
+            "sheet_label_unreadable",
+            "warning",
+            f"{sheet.path.name} column {sheet.label_column!r}: these label cells are not a label (0/1, "
+            "positive/negative); their images keep their folder label and are not cross-checked",
+            [f"row {row}: {name}: {value}" for row, name, value in sheet.unreadable_labels],
+        )
+    contradictory = sorted(name for name, labels in listed.items() if len(labels - {None}) > 1)
     if contradictory:
         report.add(
             "sheet_conflict", "stop", f"{sheet.path.name} lists these names twice with different labels", contradictory

@@ -19,6 +19,7 @@ ADVICE: dict[str, str] = {
     "unreadable_folder": "make the folder readable (check its permissions) and run again",
     "sheet_conflict": "give each name one label in Train.xls",
     "sheet_unreadable": "restore Train.xls from the download, or remove it to build from the class folders alone",
+    "sheet_label_unreadable": "write 0 or 1 in these cells of Train.xls (--strict stops on them)",
     "sheet_missing": "restore Train.xls from the download to cross-check the labels (--strict stops without it)",
     "unusable_file": "left out of the dataset; replace them with good copies from the download to include them",
     "zip_member_skipped": "not extracted; extract the zip yourself and pass the folder if you need these files",

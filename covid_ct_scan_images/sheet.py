@@ -1,8 +1,10 @@
 """Read ``Train.xls`` (columns undocumented) and find its file-name and label columns.
 
 The file-name column is the one whose values best match the image files found; the label column
-is another column whose every value reads as a label (0/1, 1.0/0.0, positive/negative,
-COVID-19 positive/negative, 阳性/阴性). A header row is recognised when its first cell is not a
+is another column whose values read as a label (0/1, 1.0/0.0, positive/negative, COVID-19
+positive/negative, 阳性/阴性) in most rows: a minority of unreadable cells (blank, ``2``,
+``1.0000001``, a formula with no value) does not hide the column; each such cell is listed in
+:attr:`SheetListing.unreadable_labels` and its row takes no part in the label cross-check. A header row is recognised when its first cell is not a
 file name. Both columns can be named explicitly (by header text or 0-based index).
 """
 
@@ -37,10 +39,13 @@ class SheetListing:
 
     path: Path
     names: list[str]
-    labels: list[int] | None
+    #: One label per name; ``None`` where the cell is not a label (listed in ``unreadable_labels``).
+    labels: list[int | None] | None
     name_column: str
     label_column: str | None
     notes: list[str] = field(default_factory=list)
+    #: (sheet row number, 1-based as Excel shows it; image name; the cell's value as read) per unreadable label.
+    unreadable_labels: list[tuple[int, str, str]] = field(default_factory=list)
 
 
 def parse_label(value: object) -> int | None:
@@ -131,6 +136,7 @@ def read_sheet(
     ``image_names`` are the files found in the class folders; they identify the name column.
     """
     (frame,), notes = _read_frames(path)
+    excel_rows = [int(index) + 1 for index in frame.index]  # empty rows were dropped: keep Excel's numbering
     frame = frame.reset_index(drop=True)
     frame.columns = range(frame.shape[1])
     known = {name.lower() for name in image_names}
@@ -155,29 +161,21 @@ def read_sheet(
                     "folders). Pass name_column / --name-column to say which column it is."
                 )
             name_index = looks_like_names[0]
+    rows = body[body[name_index].notna()]
     if label_column is not None:
         label_index: int | None = _column_index(path, frame, label_column, header)
     else:
-        candidates = [
-            column
-            for column in body.columns
-            if column != name_index
-            and body[column].notna().all()
-            and all(parse_label(v) is not None for v in body[column])
-        ]
-        label_index = candidates[0] if candidates else None
-    rows = body[body[name_index].notna()]
+        label_index = _detect_label_column(rows, name_index)
     names = [str(value).strip() for value in rows[name_index]]
     labels = None
+    unreadable: list[tuple[int, str, str]] = []
     if label_index is not None:
-        parsed = [parse_label(value) for value in rows[label_index]]
-        bad = [
-            (name, value) for name, value, label in zip(names, rows[label_index], parsed, strict=True) if label is None
+        labels = [parse_label(value) for value in rows[label_index]]
+        unreadable = [
+            (excel_rows[position], name, _shown(value))
+            for position, name, value, label in zip(rows.index, names, rows[label_index], labels, strict=True)
+            if label is None
         ]
-        if bad:
-            shown = ", ".join(f"{name}: {value!r}" for name, value in bad[:5])
-            raise DatasetError(f"{path}: {len(bad)} label cells are not a label (0/1, positive/negative): {shown}")
-        labels = [label for label in parsed if label is not None]
 
     def column_name(index: int | None) -> str | None:
         if index is None:
@@ -191,4 +189,29 @@ def read_sheet(
         name_column=column_name(name_index) or "",
         label_column=column_name(label_index),
         notes=notes,
+        unreadable_labels=unreadable,
     )
+
+
+def _shown(value: object) -> str:
+    """A label cell as the report shows it: blank cells (and formulas with no value) say so."""
+    if value is None or (isinstance(value, float) and value != value) or str(value).strip() == "":
+        return "(blank)"
+    return repr(value)
+
+
+def _detect_label_column(rows, name_index: int) -> int | None:
+    """The column (other than the names) whose cells read as labels in more than half of the rows.
+
+    Requiring every cell to be a label would let one blank or mistyped cell switch the label
+    cross-check off; the column with the most readable cells wins (ties: the leftmost).
+    """
+    if rows.empty:
+        return None
+    readable = {
+        column: sum(parse_label(value) is not None for value in rows[column])
+        for column in rows.columns
+        if column != name_index
+    }
+    best = max(readable, key=lambda column: (readable[column], -column), default=None)
+    return best if best is not None and 2 * readable[best] > len(rows) else None

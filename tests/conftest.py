@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -40,3 +41,18 @@ def real_sample() -> Path:
     if not REAL_SAMPLE.is_dir():
         pytest.skip(f"real sample not present at {REAL_SAMPLE} (only in the project's shared data, not in a clone)")
     return REAL_SAMPLE
+
+
+@pytest.fixture
+def writable_real_root(real_sample: Path, tmp_path: Path) -> Path:
+    """A writable copy of the real sample's dataset root (the shared copy is read-only), under ``tmp_path/real``."""
+    import shutil
+
+    source = next(path for path in real_sample.iterdir() if path.is_dir())
+    root = tmp_path / "real" / source.name
+    shutil.copytree(source, root)
+    for folder, _, names in os.walk(root):
+        os.chmod(folder, 0o755)
+        for name in names:
+            os.chmod(os.path.join(folder, name), 0o644)
+    return root
