@@ -168,6 +168,12 @@ class CovidCTScanImages(datasets.GeneratorBasedBuilder):
         self.plan = plan_dataset(self.located, self.config.build_options())
         if self.config.name == "full":
             return [datasets.SplitGenerator(name=datasets.Split.TRAIN, gen_kwargs={"images": self.plan.images})]
+        empty = [split for split in SPLIT_NAMES if not any(image.split == split for image in self.plan.images)]
+        if empty:  # only a pinned manifest can do this: the assignment always fills every split
+            raise DatasetError(
+                f"{self.config.splits_manifest}: the splits manifest leaves split(s) {', '.join(empty)} without any "
+                "image of the data; give the manifest of a `default` build of this download."
+            )
         return [
             datasets.SplitGenerator(
                 name=split, gen_kwargs={"images": [image for image in self.plan.images if image.split == split]}

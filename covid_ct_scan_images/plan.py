@@ -19,7 +19,7 @@ from .inventory import DEFAULT_MAX_IMAGE_PIXELS, ImageFile, take_inventory
 from .locate import DatasetRoot, locate, resolve_data_dir
 from .report import Report
 from .sheet import SheetListing, read_sheet
-from .splits import Assignment, assign_splits, read_manifest
+from .splits import Assignment, assign_splits, patients_in_two_places, read_manifest
 from .synthetic import SYNTHETIC_MARKER
 
 
@@ -118,8 +118,9 @@ def audit(
         return check_download(locate(raw, Path(scratch)), options or BuildOptions())
 
 
-def _pin_to_manifest(planned: list[PlannedImage], manifest_path: Path, report: Report) -> list[PlannedImage]:
-    pinned = read_manifest(manifest_path)
+def _pin_to_manifest(
+    planned: list[PlannedImage], manifest_path: Path, pinned: dict[str, Assignment], report: Report
+) -> list[PlannedImage]:
     kept = []
     not_pinned = []
     relabelled = []
@@ -139,6 +140,33 @@ def _pin_to_manifest(planned: list[PlannedImage], manifest_path: Path, report: R
         report.add(
             "manifest_conflict", "stop", f"label differs from the pinned splits manifest {manifest_path}", relabelled
         )
+    if not kept:
+        by_lower = {name.lower(): name for name in pinned}
+        case_only = [
+            f"{by_lower[image.file.file_name.lower()]} (data: {image.file.file_name})"
+            for image in planned
+            if image.file.file_name.lower() in by_lower
+        ]
+        hint = (
+            f"; {len(case_only)} id(s) differ from the file names only in letter case (ids are case-sensitive), "
+            f"e.g. {', '.join(case_only[:3])}"
+            if case_only
+            else ""
+        )
+        raise DatasetError(
+            f"{manifest_path}: no image id of the splits manifest matches a file in the data{hint}. "
+            "Give the manifest of a build of this download."
+        )
+    leaks = patients_in_two_places(
+        [Assignment(image.file.file_name, image.label, image.patient_id, image.split, image.fold) for image in kept]
+    )
+    if leaks:
+        report.add(
+            "manifest_conflict",
+            "stop",
+            f"the pinned splits manifest {manifest_path} puts one patient's images in two splits or folds",
+            leaks,
+        )
     present = {image.file.file_name for image in planned}
     absent = sorted(set(pinned) - present)
     if absent:
@@ -156,6 +184,7 @@ def plan_dataset(located: DatasetRoot, options: BuildOptions) -> DatasetPlan:
 
     Raises :class:`BuildStopped` when the checks (under ``options.strict`` or not) stop the build.
     """
+    pinned = None if options.splits_manifest is None else read_manifest(Path(options.splits_manifest))
     checked = check_download(located, options)
     report = checked.report
     if report.blocking(options.strict):
@@ -169,8 +198,8 @@ def plan_dataset(located: DatasetRoot, options: BuildOptions) -> DatasetPlan:
         PlannedImage(item.file, item.label, row.patient_id, source_of(row.image_id), row.split, row.fold)
         for item, row in zip(checked.kept, assignments, strict=True)
     ]
-    if options.splits_manifest is not None:
-        planned = _pin_to_manifest(planned, Path(options.splits_manifest), report)
+    if options.splits_manifest is not None and pinned is not None:
+        planned = _pin_to_manifest(planned, Path(options.splits_manifest), pinned, report)
         if report.blocking(options.strict):
             raise BuildStopped(report, options.strict)
     return DatasetPlan(images=planned, report=report)

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .errors import DatasetError
+from .errors import DatasetError, UsageError
 
 if TYPE_CHECKING:
     from sklearn.model_selection import BaseCrossValidator
@@ -156,29 +156,117 @@ def manifest_sha256(assignments: list[Assignment]) -> str:
     return hashlib.sha256(manifest_text(assignments).encode("utf-8")).hexdigest()
 
 
-def read_manifest(path: Path) -> dict[str, Assignment]:
-    """Read a manifest written by :func:`manifest_text`, keyed by image id."""
+#: Rows named in one manifest error message, at most.
+_ROWS_SHOWN = 8
+
+
+def _rows_text(problems: list[str]) -> str:
+    shown = "; ".join(problems[:_ROWS_SHOWN])
+    return shown + (f"; ... and {len(problems) - _ROWS_SHOWN} more" if len(problems) > _ROWS_SHOWN else "")
+
+
+def _manifest_delimiter(header_line: str) -> str:
+    """``,`` as written by :func:`manifest_text`; ``;`` when a spreadsheet re-saved it that way."""
+    return ";" if header_line.count(";") > header_line.count(",") else ","
+
+
+def _parse_manifest_row(row: dict[str | None, str | None]) -> tuple[Assignment | None, str | None]:
+    """The row as an :class:`Assignment`, or why it is not one."""
+    if None in row:
+        return None, "more fields than the header"
+    values = {column: row.get(column) for column in MANIFEST_COLUMNS}
+    empty = [column for column, value in values.items() if value is None or not value.strip()]
+    if empty:
+        return None, f"missing or empty {', '.join(empty)}"
     try:
-        with open(path, encoding="utf-8", newline="") as handle:
-            reader = csv.DictReader(handle)
+        label, fold = int(values["label"]), int(values["fold"])
+    except ValueError:
+        return None, f"label {values['label']!r} and fold {values['fold']!r} must be whole numbers"
+    if label not in (0, 1):
+        return None, f"label {label} is not 0 or 1"
+    if not -1 <= fold < N_CV_FOLDS:
+        return None, f"fold {fold} is out of range (-1 to {N_CV_FOLDS - 1})"
+    if values["split"] not in SPLIT_NAMES:
+        return None, f"unknown split {values['split']!r} (expected one of {', '.join(SPLIT_NAMES)})"
+    assignment = Assignment(values["image_id"].strip(), label, values["patient_id"].strip(), values["split"], fold)
+    return assignment, None
+
+
+def read_manifest(path: Path) -> dict[str, Assignment]:
+    """Read and validate a manifest written by :func:`manifest_text`, keyed by image id.
+
+    A UTF-8 byte-order mark and ``;`` separators (a spreadsheet's re-save) are accepted. Raises
+    :class:`DatasetError` naming the rows when a row is short, malformed or out of range, when one
+    image id is given two different assignments, or when one patient is in two splits or two folds
+    (that would leak a patient between training and evaluation).
+    """
+    if not path.is_file():
+        raise UsageError(f"--splits-manifest {path}: no such file (give the splits_manifest.csv of a build)")
+    rows: dict[str, Assignment] = {}
+    line_of: dict[str, int] = {}
+    bad: list[str] = []
+    conflicting: list[str] = []
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as handle:
+            delimiter = _manifest_delimiter(handle.readline())
+            handle.seek(0)
+            reader = csv.DictReader(handle, delimiter=delimiter)
             missing = set(MANIFEST_COLUMNS) - set(reader.fieldnames or ())
             if missing:
-                raise DatasetError(f"{path}: not a splits manifest; missing columns {sorted(missing)}")
-            rows = {
-                row["image_id"]: Assignment(
-                    image_id=row["image_id"],
-                    label=int(row["label"]),
-                    patient_id=row["patient_id"],
-                    split=row["split"],
-                    fold=int(row["fold"]),
+                raise DatasetError(
+                    f"{path}: not a splits manifest; missing columns {sorted(missing)} in the header "
+                    f"{reader.fieldnames or '(empty file)'}; expected {','.join(MANIFEST_COLUMNS)}"
                 )
-                for row in reader
-            }
+            for row in reader:
+                assignment, reason = _parse_manifest_row(row)
+                if assignment is None:
+                    bad.append(f"line {reader.line_num}: {reason}")
+                    continue
+                earlier = rows.get(assignment.image_id)
+                if earlier is not None and earlier != assignment:
+                    conflicting.append(
+                        f"{assignment.image_id} (line {line_of[assignment.image_id]}: {earlier.split} fold "
+                        f"{earlier.fold}; line {reader.line_num}: {assignment.split} fold {assignment.fold})"
+                    )
+                    continue
+                rows[assignment.image_id] = assignment
+                line_of.setdefault(assignment.image_id, reader.line_num)
     except OSError as error:
         raise DatasetError(f"{path}: cannot read the splits manifest ({error.strerror or error})") from error
-    except ValueError as error:
-        raise DatasetError(f"{path}: malformed splits manifest ({error})") from error
-    bad = sorted({row.split for row in rows.values()} - set(SPLIT_NAMES))
+    except UnicodeDecodeError as error:
+        raise DatasetError(f"{path}: the splits manifest is not UTF-8 text ({error.reason}); save it as UTF-8") from error
+    except csv.Error as error:
+        raise DatasetError(f"{path}: malformed splits manifest at line {reader.line_num + 1} ({error})") from error
     if bad:
-        raise DatasetError(f"{path}: unknown split names {bad}; expected {list(SPLIT_NAMES)}")
+        raise DatasetError(f"{path}: {len(bad)} malformed row(s) in the splits manifest: {_rows_text(bad)}")
+    if conflicting:
+        raise DatasetError(
+            f"{path}: {len(conflicting)} image id(s) appear twice with different assignments: "
+            f"{_rows_text(conflicting)}. Keep one row per image."
+        )
+    if not rows:
+        raise DatasetError(f"{path}: the splits manifest has a header but no rows")
+    leaks = patients_in_two_places(list(rows.values()))
+    if leaks:
+        raise DatasetError(
+            f"{path}: {len(leaks)} patient(s) are in more than one split or fold, which leaks them between "
+            f"training and evaluation: {_rows_text(leaks)}. Put all images of a patient in one split and fold."
+        )
     return rows
+
+
+def patients_in_two_places(assignments: list[Assignment]) -> list[str]:
+    """One line per patient whose images are in more than one split, or more than one fold (-1 = no fold)."""
+    places: dict[str, dict[str, set]] = {}
+    for row in assignments:
+        seen = places.setdefault(row.patient_id, {"split": set(), "fold": set()})
+        seen["split"].add(row.split)
+        if row.fold >= 0:
+            seen["fold"].add(row.fold)
+    return [
+        f"patient {patient} in splits {sorted(seen['split'])}"
+        if len(seen["split"]) > 1
+        else f"patient {patient} in folds {sorted(seen['fold'])}"
+        for patient, seen in sorted(places.items())
+        if len(seen["split"]) > 1 or len(seen["fold"]) > 1
+    ]
