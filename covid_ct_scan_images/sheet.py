@@ -4,8 +4,9 @@ The file-name column is the one whose values best match the image files found; t
 is another column whose values read as a label (0/1, 1.0/0.0, positive/negative, COVID-19
 positive/negative, 阳性/阴性) in most rows: a minority of unreadable cells (blank, ``2``,
 ``1.0000001``, a formula with no value) does not hide the column; each such cell is listed in
-:attr:`SheetListing.unreadable_labels` and its row takes no part in the label cross-check. A header row is recognised when its first cell is not a
-file name. Both columns can be named explicitly (by header text or 0-based index).
+:attr:`SheetListing.unreadable_labels` and its row takes no part in the label cross-check.
+A header row is recognised when its first cell is not a file name. Both columns can be named
+explicitly (by header text or 0-based index).
 """
 
 from __future__ import annotations

@@ -234,7 +234,8 @@ def read_manifest(path: Path) -> dict[str, Assignment]:
     except OSError as error:
         raise DatasetError(f"{path}: cannot read the splits manifest ({error.strerror or error})") from error
     except UnicodeDecodeError as error:
-        raise DatasetError(f"{path}: the splits manifest is not UTF-8 text ({error.reason}); save it as UTF-8") from error
+        reason = error.reason
+        raise DatasetError(f"{path}: the splits manifest is not UTF-8 text ({reason}); save it as UTF-8") from error
     except csv.Error as error:
         raise DatasetError(f"{path}: malformed splits manifest at line {reader.line_num + 1} ({error})") from error
     if bad:
