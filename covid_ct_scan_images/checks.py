@@ -291,6 +291,11 @@ def check_input(
             )
         elif not any(item.label == label for item in kept):
             report.add("class_missing", "stop", f"no usable {name} image in {located.class_dirs[label]}")
+    not_read: dict[str, list[str]] = defaultdict(list)
+    for path, reason in inventory.unseen:
+        not_read[reason].append(path)
+    for reason, paths in sorted(not_read.items()):
+        report.add("not_read", "left_out", f"not read: {reason}", paths)
     for folder, reason in inventory.unlisted_folders:
         message = f"folder cannot be listed ({reason}); its files are not seen"
         report.add("unreadable_folder", "left_out", message, [folder])

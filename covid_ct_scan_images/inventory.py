@@ -76,6 +76,8 @@ class Inventory:
     ignored: list[tuple[str, str]] = field(default_factory=list)
     #: (relative path, why) for folders that could not be listed (their files are not in ``files``).
     unlisted_folders: list[tuple[str, str]] = field(default_factory=list)
+    #: (relative path, why) for links not followed and image files outside the class folders: never read.
+    unseen: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def usable(self) -> list[ImageFile]:
@@ -97,22 +99,63 @@ def ignore_reason(relative_parts: tuple[str, ...]) -> str | None:
     return None
 
 
-def _walk(class_dir: Path, root: Path) -> tuple[list[Path], list[tuple[str, str]], list[tuple[str, str]]]:
-    """Files under ``class_dir``, litter ignored (with why), and folders that could not be listed (with why)."""
+def _inside(path: Path, root: Path) -> bool:
+    """Whether ``path`` (links resolved) lies inside the folder ``root`` (links resolved)."""
+    return path.resolve().is_relative_to(root.resolve())
+
+
+def walk_class_folder(
+    class_dir: Path, root: Path, not_followed: list[tuple[str, str]], onerror=None
+) -> Iterator[tuple[Path, list[str], list[str]]]:
+    """``os.walk`` of ``class_dir`` that follows links to folders inside ``root`` only, each folder once.
+
+    Links to folders or files outside ``root``, and links to a folder already walked (a loop), are not
+    followed: each is appended to ``not_followed`` as (relative path, why) and left out of the listing.
+    """
+    walked = {class_dir.resolve()}
+    for folder, dir_names, file_names in os.walk(class_dir, onerror=onerror, followlinks=True):
+        folder_path = Path(folder)
+        for name in sorted(dir_names):
+            child = folder_path / name
+            relative = child.relative_to(root).as_posix() + "/"
+            if child.is_symlink() and not _inside(child, root):
+                not_followed.append((relative, f"link to a folder outside the dataset root ({child.resolve()})"))
+                dir_names.remove(name)
+            elif child.resolve() in walked:
+                not_followed.append((relative, "folder already read through another path (a link or a loop)"))
+                dir_names.remove(name)
+            else:
+                walked.add(child.resolve())
+        dir_names.sort()
+        kept_files = []
+        for name in sorted(file_names):
+            path = folder_path / name
+            if path.is_symlink() and path.exists() and not _inside(path, root):
+                relative = path.relative_to(root).as_posix()
+                not_followed.append((relative, f"link to a file outside the dataset root ({path.resolve()})"))
+            else:
+                kept_files.append(name)
+        yield folder_path, dir_names, kept_files
+
+
+def _walk(
+    class_dir: Path, root: Path
+) -> tuple[list[Path], list[tuple[str, str]], list[tuple[str, str]], list[tuple[str, str]]]:
+    """Files under ``class_dir``: the files, litter ignored (with why), folders that could not be listed
+    (with why) and links not followed (with why)."""
     files: list[Path] = []
     ignored: list[tuple[str, str]] = []
     unlisted: list[tuple[str, str]] = []
+    not_followed: list[tuple[str, str]] = []
 
     def not_listed(error: OSError) -> None:
         folder = Path(error.filename).relative_to(root).as_posix() + "/"
         unlisted.append((folder, error.strerror or str(error)))
 
-    for folder, dir_names, file_names in os.walk(class_dir, onerror=not_listed):
-        dir_names.sort()
-        folder_path = Path(folder)
+    for folder_path, dir_names, file_names in walk_class_folder(class_dir, root, not_followed, onerror=not_listed):
         if not dir_names and not file_names:
             ignored.append((folder_path.relative_to(root).as_posix() + "/", "empty folder"))
-        for name in sorted(file_names):
+        for name in file_names:
             path = folder_path / name
             relative = path.relative_to(root)
             reason = ignore_reason(relative.parts)
@@ -120,7 +163,7 @@ def _walk(class_dir: Path, root: Path) -> tuple[list[Path], list[tuple[str, str]
                 files.append(path)
             else:
                 ignored.append((relative.as_posix(), reason))
-    return files, ignored, unlisted
+    return files, ignored, unlisted, not_followed
 
 
 def _looks_like_text(data: bytes) -> bool:
@@ -254,18 +297,20 @@ def take_inventory(
     paths: list[tuple[Path, int]] = []
     ignored: list[tuple[str, str]] = []
     unlisted: list[tuple[str, str]] = []
+    unseen: list[tuple[str, str]] = []
     for label, class_dir in sorted(class_dirs.items()):
-        files, litter, not_listed = _walk(class_dir, root)
+        files, litter, not_listed, not_followed = _walk(class_dir, root)
         paths.extend((path, label) for path in files)
         ignored.extend(litter)
         unlisted.extend(not_listed)
+        unseen.extend(not_followed)
 
     def inspect(item: tuple[Path, int]) -> ImageFile:
         return inspect_file(item[0], root, item[1], max_image_pixels=max_image_pixels, full_decode=full_decode)
 
     with _pillow_pixel_limit(max_image_pixels), ThreadPoolExecutor(max_workers=workers or usable_cores()) as pool:
         files = list(pool.map(inspect, paths))
-    return Inventory(files=files, ignored=ignored, unlisted_folders=unlisted)
+    return Inventory(files=files, ignored=ignored, unlisted_folders=unlisted, unseen=unseen)
 
 
 @contextmanager
@@ -286,10 +331,9 @@ def stat_listing(class_dirs: Iterable[Path], root: Path) -> list[tuple[str, int,
     """(relative path, size, mtime in ns) of every file under ``class_dirs``: cheap change detection."""
     listing = []
     for class_dir in class_dirs:
-        for folder, dir_names, file_names in os.walk(class_dir):
-            dir_names.sort()
-            for name in sorted(file_names):
-                path = Path(folder) / name
+        for folder, _, file_names in walk_class_folder(class_dir, root, not_followed=[]):
+            for name in file_names:
+                path = folder / name
                 try:
                     status = path.stat()
                 except OSError:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import DatasetError, ManualDownloadError, UsageError
-from .layout import CLASS_FOLDERS, DATASET_FOLDER, HOMEPAGE, SHEET_NAME, folder_for_label
+from .layout import CLASS_FOLDERS, CLASS_NAMES, DATASET_FOLDER, HOMEPAGE, IMAGE_EXTENSIONS, SHEET_NAME, folder_for_label
 
 #: Environment variable naming the raw download when no path is given.
 DATA_DIR_ENV = "COVID_CT_DATA_DIR"
@@ -165,12 +165,53 @@ def find_dataset_root(path: Path) -> DatasetRoot:
     )
 
 
+def stray_images(located: DatasetRoot, already_read: set[Path]) -> list[tuple[str, str]]:
+    """(relative path, why) for every image file under the dataset root that is not read from a class folder.
+
+    Such files are never read: images lying in the root itself or in another folder (their label is
+    unknown), and images in a second folder whose name matches a class folder's leniently (only the
+    first, in sorted order, is read). Hidden folders and ``__MACOSX`` are skipped, links not followed.
+    ``already_read`` holds the resolved paths of the files read (some through links into other folders).
+    """
+    used = {folder.resolve() for folder in located.class_dirs.values()}
+    stray: list[tuple[str, str]] = []
+    for folder, dir_names, file_names in os.walk(located.root):
+        folder_path = Path(folder)
+        dir_names[:] = sorted(
+            name
+            for name in dir_names
+            if not name.startswith((".", "__MACOSX")) and (folder_path / name).resolve() not in used
+        )
+        for name in sorted(file_names):
+            path = folder_path / name
+            if path.suffix.lower() not in IMAGE_EXTENSIONS or name.startswith(".") or path.resolve() in already_read:
+                continue
+            relative = path.relative_to(located.root)
+            label = _CLASS_KEYS.get(normalise_name(relative.parts[0])) if len(relative.parts) > 1 else None
+            if label is not None:
+                reason = (
+                    f"in a second {CLASS_NAMES[label]} class folder {relative.parts[0]!r}: only "
+                    f"{located.class_dirs[label].name!r} is read; move these files into it"
+                )
+            elif len(relative.parts) == 1:
+                reason = "in the dataset root, not in a class folder (label unknown); move it into its class folder"
+            else:
+                reason = f"in {relative.parts[0]!r}, not a class folder (label unknown); move it into its class folder"
+            stray.append((relative.as_posix(), reason))
+    return stray
+
+
 def locate(path: Path, work_dir: Path) -> DatasetRoot:
     """Locate the dataset root in a folder, a parent folder or a ``.zip`` (extracted under ``work_dir``)."""
     from .archive import extract_zip
 
     if path.is_dir():
         return find_dataset_root(path)
+    if not path.is_file():  # a FIFO would block zipfile.is_zipfile forever; a device or socket is no download
+        raise UsageError(
+            f"{path}: is neither a folder nor a regular file (a pipe, socket or device). Give the dataset folder, "
+            "a folder that contains it, or the downloaded .zip."
+        )
     if zipfile.is_zipfile(path):
         extracted = extract_zip(path, work_dir)
         try:

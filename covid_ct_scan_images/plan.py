@@ -16,7 +16,7 @@ from .checks import CheckedInput, LabelSource, check_input
 from .errors import DatasetError
 from .groups import patient_of, source_of, split_groups
 from .inventory import DEFAULT_MAX_IMAGE_PIXELS, ImageFile, take_inventory
-from .locate import DatasetRoot, locate, resolve_data_dir
+from .locate import DatasetRoot, locate, resolve_data_dir, stray_images
 from .report import Report
 from .sheet import SheetListing, read_sheet
 from .splits import Assignment, assign_splits, patients_in_two_places, read_manifest
@@ -89,6 +89,7 @@ def check_download(located: DatasetRoot, options: BuildOptions) -> CheckedInput:
     inventory = take_inventory(
         located.class_dirs, located.root, max_image_pixels=options.max_image_pixels, full_decode=options.full_decode
     )
+    inventory.unseen.extend(stray_images(located, already_read={image.path.resolve() for image in inventory.files}))
     sheet: SheetListing | None = None
     sheet_error: DatasetError | None = None
     if located.sheet is not None:

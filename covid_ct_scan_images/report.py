@@ -16,6 +16,7 @@ SEVERITY_ORDER: tuple[Severity, ...] = ("stop", "left_out", "warning", "note")
 ADVICE: dict[str, str] = {
     "label_conflict": "fix the files or Train.xls, or decide with --label-source folder|sheet",
     "class_missing": "the dataset needs images of both classes; restore the class folder from the download",
+    "not_read": "move images into the class folder of their label (links must stay inside the dataset folder)",
     "unreadable_folder": "make the folder readable (check its permissions) and run again",
     "sheet_conflict": "give each name one label in Train.xls",
     "sheet_unreadable": "restore Train.xls from the download, or remove it to build from the class folders alone",
