@@ -22,6 +22,7 @@ from .inventory import usable_cores
 from .layout import CLASS_NAMES, HOMEPAGE
 from .locate import MANUAL_DOWNLOAD_INSTRUCTIONS, locate, resolve_data_dir
 from .plan import BuildOptions, DatasetPlan, PlannedImage, plan_dataset
+from .report import readable_name
 from .resized import RESIZED_JPEG_QUALITY, RESIZED_MAX_SIDE, resized_jpeg
 from .splits import SPLIT_NAMES, manifest_text
 
@@ -136,7 +137,10 @@ class CovidCTScanImages(datasets.GeneratorBasedBuilder):
         self._input_fingerprint = input_fingerprint(located, kwargs.get("splits_manifest"), DATASET_VERSION)
         kwargs["hash"] = self._input_fingerprint
         kwargs.setdefault("dataset_name", DATASET_NAME)
-        super().__init__(*args, data_dir=str(raw_path.resolve()), cache_dir=cache_dir, **kwargs)
+        # datasets makes the cache folder's name from data_dir and needs it UTF-8: a folder named in GBK
+        # bytes is keyed by its readable form (the builder reads the files through ``located``, not data_dir)
+        data_dir_key = readable_name(str(raw_path.resolve()))
+        super().__init__(*args, data_dir=data_dir_key, cache_dir=cache_dir, **kwargs)
         self.located = located
         self.plan: DatasetPlan | None = None
 

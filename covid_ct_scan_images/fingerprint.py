@@ -19,16 +19,17 @@ def input_fingerprint(located: DatasetRoot, splits_manifest: str | None, library
     digest = hashlib.sha256()
     digest.update(f"library {library_version}\n".encode())
     for label, class_dir in sorted(located.class_dirs.items()):
-        digest.update(f"class {label} {class_dir.name}\n".encode())
+        digest.update(f"class {label} {class_dir.name}\n".encode(errors="surrogateescape"))
         for relative, size, mtime in stat_listing([class_dir], located.root):
-            digest.update(f"{relative}\t{size}\t{mtime}\n".encode())
+            # surrogateescape: a file name in another encoding (GBK) is hashed as the bytes it is
+            digest.update(f"{relative}\t{size}\t{mtime}\n".encode(errors="surrogateescape"))
     for extra in (located.sheet, Path(splits_manifest) if splits_manifest else None):
         if extra is None:
             digest.update(b"none\n")
         elif extra.exists():
             digest.update(hashlib.sha256(extra.read_bytes()).digest())
         else:
-            digest.update(f"absent {extra}\n".encode())
+            digest.update(f"absent {extra}\n".encode(errors="surrogateescape"))
     for member, reason in located.skipped_members:
-        digest.update(f"skipped {member}\t{reason}\n".encode())
+        digest.update(f"skipped {member}\t{reason}\n".encode(errors="surrogateescape"))
     return digest.hexdigest()[:16]

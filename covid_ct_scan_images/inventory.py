@@ -166,6 +166,15 @@ def _walk(
     return files, ignored, unlisted, not_followed
 
 
+def _is_utf8(name: str) -> bool:
+    """Whether a name from the file system is valid UTF-8 (undecodable bytes arrive as surrogates)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _looks_like_text(data: bytes) -> bool:
     head = data[:512].lstrip()
     return head[:1] == b"<" or all(byte in b"\t\n\r" or 32 <= byte < 127 for byte in head[:64])
@@ -231,6 +240,13 @@ def _inspect(path: Path, base: dict, max_image_pixels: int, full_decode: bool) -
         return ImageFile(**base, size_bytes=0, problem=f"unreadable: {error.strerror or error}")
     if not stat.S_ISREG(status.st_mode):
         return ImageFile(**base, size_bytes=0, problem="not a regular file (a pipe, socket or device); not read")
+    if not _is_utf8(path.name):  # the name becomes the image_id, an Arrow (UTF-8) string
+        return ImageFile(
+            **base,
+            size_bytes=status.st_size,
+            problem="file name is not UTF-8 (unzip of an archive from a Chinese Windows?); rename it to UTF-8, "
+            "e.g. `convmv -f gbk -t utf-8 --notest -r FOLDER`, to include it",
+        )
     if path.suffix.lower() not in IMAGE_EXTENSIONS:
         return ImageFile(
             **base, size_bytes=status.st_size, problem=f"extension {path.suffix or '(none)'!r} is not .png/.jpg/.jpeg"

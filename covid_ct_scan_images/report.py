@@ -35,6 +35,24 @@ ADVICE: dict[str, str] = {
 }
 
 
+def readable_name(text: str) -> str:
+    """``text`` with any undecodable file-name bytes made readable (they arrive as surrogates from ``os``).
+
+    A name in GBK bytes (what ``unzip`` makes of a zip from a Chinese Windows) is shown decoded, marked
+    ``[GBK bytes]``; other bytes as ``\\xNN`` escapes. The result is always valid UTF-8.
+    """
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        pass
+    raw = text.encode("utf-8", "surrogateescape")
+    try:
+        return f"{raw.decode('gbk')} [GBK bytes]"
+    except UnicodeDecodeError:
+        return raw.decode("utf-8", "backslashreplace")
+
+
 @dataclass
 class Problem:
     """One kind of problem and the files it concerns."""
@@ -57,7 +75,12 @@ class Report:
 
     def add(self, kind: str, severity: Severity, message: str, files: list[str] | None = None) -> None:
         """Record a problem (files sorted, so the report does not depend on input order)."""
-        self.problems.append(Problem(kind=kind, severity=severity, message=message, files=sorted(files or [])))
+        names = sorted(readable_name(name) for name in files or [])
+        self.problems.append(Problem(kind=kind, severity=severity, message=readable_name(message), files=names))
+
+    def __post_init__(self) -> None:
+        self.root = readable_name(self.root)
+        self.ignored = [(readable_name(name), reason) for name, reason in self.ignored]
 
     def by_severity(self, severity: Severity) -> list[Problem]:
         """The problems of one severity."""
