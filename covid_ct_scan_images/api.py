@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import datasets
 
 from .builder import DATASET_NAME, MANIFEST_FILENAME, REPORT_FILENAME, CovidCTScanImages, saved_report
+from .freshness import changed_files
 from .report import Report
 
 
@@ -20,6 +21,8 @@ class PreparedDataset:
     cache_dir: Path
     report: Report
     reused: bool
+    #: Files whose bytes no longer matched the cache (same size and modification time): it was rebuilt.
+    rebuilt_for: list[str] = field(default_factory=list)
 
     @property
     def manifest_path(self) -> Path:
@@ -36,6 +39,7 @@ def prepare(
     data_dir: str | os.PathLike[str] | None = None,
     config: str = "default",
     cache_dir: str | os.PathLike[str] | None = None,
+    verify: bool = False,
     **options: object,
 ) -> PreparedDataset:
     """Build the dataset from the raw download (or reuse the cache when the input is unchanged).
@@ -45,6 +49,10 @@ def prepare(
     ``options`` are the fields of :class:`~covid_ct_scan_images.plan.BuildOptions` (``strict``,
     ``label_source``, ``splits_manifest``, ``name_column``, ``label_column``, ``full_decode``,
     ``max_image_pixels``).
+
+    A cache is reused when no file's size, modification time or bytes changed: files whose inode
+    change time (ctime) moved are hashed again. ``verify=True`` hashes every file first: use it on
+    file systems whose ctime cannot be trusted (some network or FUSE mounts), or to be certain.
     """
     builder = CovidCTScanImages(
         config_name=config,
@@ -54,19 +62,26 @@ def prepare(
     )
     built = Path(builder.cache_dir)
     reused = (built / datasets.config.DATASET_INFO_FILENAME).exists()
-    builder.download_and_prepare()
+    changed = changed_files(built, builder.located, verify) if reused else []
+    if changed:
+        reused = False
+        builder.download_and_prepare(download_mode=datasets.DownloadMode.FORCE_REDOWNLOAD)
+    else:
+        builder.download_and_prepare()
     report = Report.from_dict(saved_report(built))
-    return PreparedDataset(dataset=builder.as_dataset(), cache_dir=built, report=report, reused=reused)
+    dataset = builder.as_dataset()
+    return PreparedDataset(dataset=dataset, cache_dir=built, report=report, reused=reused, rebuilt_for=changed)
 
 
 def load_dataset(
     data_dir: str | os.PathLike[str] | None = None,
     config: str = "default",
     cache_dir: str | os.PathLike[str] | None = None,
+    verify: bool = False,
     **options: object,
 ) -> datasets.DatasetDict:
     """Return the dataset as a ``datasets.DatasetDict`` (see :func:`prepare` for the arguments)."""
-    return prepare(data_dir, config=config, cache_dir=cache_dir, **options).dataset
+    return prepare(data_dir, config=config, cache_dir=cache_dir, verify=verify, **options).dataset
 
 
 __all__ = ["DATASET_NAME", "PreparedDataset", "load_dataset", "prepare"]

@@ -18,6 +18,7 @@ import datasets
 
 from .errors import DatasetError
 from .fingerprint import input_fingerprint
+from .freshness import RECORD_FILENAME, input_record
 from .inventory import usable_cores
 from .layout import CLASS_NAMES, HOMEPAGE
 from .locate import MANUAL_DOWNLOAD_INSTRUCTIONS, locate, resolve_data_dir
@@ -241,6 +242,7 @@ class CovidCTScanImages(datasets.GeneratorBasedBuilder):
             output = Path(self._output_dir)
             (output / MANIFEST_FILENAME).write_text(manifest_text(self.plan.assignments()), encoding="utf-8")
             (output / REPORT_FILENAME).write_text(self.plan.report.to_json(), encoding="utf-8")
+            (output / RECORD_FILENAME).write_text(input_record(self.located, self.plan.file_hashes), encoding="utf-8")
 
 
 def saved_report(cache_dir: str | os.PathLike[str]) -> dict:

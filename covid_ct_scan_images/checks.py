@@ -45,6 +45,8 @@ class CheckedInput:
     kept: list[KeptImage]
     links: list[tuple[int, int]] = field(default_factory=list)
     report: Report = field(default_factory=Report)
+    #: relative path -> SHA-256 of every file read ("" when it could not be read).
+    file_hashes: dict[str, str] = field(default_factory=dict)
 
 
 def _resolution_hint(label_source: LabelSource) -> str:

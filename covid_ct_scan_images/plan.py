@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .checks import CheckedInput, LabelSource, check_input
@@ -57,6 +57,8 @@ class DatasetPlan:
 
     images: list[PlannedImage]
     report: Report
+    #: relative path -> SHA-256 of every file read (recorded with the cache, see :mod:`.freshness`).
+    file_hashes: dict[str, str] = field(default_factory=dict)
 
     def assignments(self) -> list[Assignment]:
         """The split manifest rows."""
@@ -99,6 +101,7 @@ def check_download(located: DatasetRoot, options: BuildOptions) -> CheckedInput:
         except DatasetError as error:
             sheet_error = error
     checked = check_input(located, inventory, sheet, sheet_error, label_source=options.label_source)
+    checked.file_hashes = {image.relative_path: image.sha256 for image in inventory.files}
     checked.report.synthetic = (located.root / SYNTHETIC_MARKER).exists()
     return checked
 
@@ -203,4 +206,4 @@ def plan_dataset(located: DatasetRoot, options: BuildOptions) -> DatasetPlan:
         planned = _pin_to_manifest(planned, Path(options.splits_manifest), pinned, report)
         if report.blocking(options.strict):
             raise BuildStopped(report, options.strict)
-    return DatasetPlan(images=planned, report=report)
+    return DatasetPlan(images=planned, report=report, file_hashes=checked.file_hashes)

@@ -78,6 +78,9 @@ def print_prepared(prepared: PreparedDataset, config: str) -> None:
     if report.synthetic:
         print("*** SYNTHETIC DEMO DATA: random shapes, not chest radiographs ***")
     print(f"config {config!r}: " + ("reused the cache (input unchanged)" if prepared.reused else "built"))
+    if prepared.rebuilt_for:
+        shown = ", ".join(prepared.rebuilt_for[:5]) + (" ..." if len(prepared.rebuilt_for) > 5 else "")
+        print(f"rebuilt: {len(prepared.rebuilt_for)} file(s) have other bytes than the cache was built from: {shown}")
     left_out = report.left_out_files()
     if left_out:
         print(f"left out {len(left_out)} file(s) (also listed in {prepared.report_path}):")
@@ -108,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
         config=args.config,
         cache_dir=args.cache_dir,
         splits_manifest=args.splits_manifest,
+        verify=args.verify,
         **build_options(args),
     )
     print_prepared(prepared, args.config)
@@ -126,5 +130,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--cache-dir", help="datasets cache folder (default: the datasets cache)")
     parser.add_argument("--splits-manifest", help="pin the split assignment to a previously published manifest CSV")
+    parser.add_argument(
+        "--verify",
+        action="store_true",
+        help="re-hash every raw file before reusing a cache (files with a changed ctime are always re-hashed); "
+        "use it after replacing files on a network or FUSE mount",
+    )
     add_build_options(parser)
     parser.set_defaults(handler=run)
