@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,6 +11,7 @@ import datasets
 
 from .builder import DATASET_NAME, MANIFEST_FILENAME, REPORT_FILENAME, CovidCTScanImages, saved_report
 from .freshness import changed_files
+from .readonly import load_read_only_cache
 from .report import Report
 
 
@@ -54,12 +56,17 @@ def prepare(
     change time (ctime) moved are hashed again. ``verify=True`` hashes every file first: use it on
     file systems whose ctime cannot be trusted (some network or FUSE mounts), or to be certain.
     """
-    builder = CovidCTScanImages(
-        config_name=config,
-        data_dir=None if data_dir is None else os.fspath(data_dir),
-        cache_dir=None if cache_dir is None else os.fspath(cache_dir),
-        **options,
-    )
+    data_dir_text = None if data_dir is None else os.fspath(data_dir)
+    cache_dir_text = None if cache_dir is None else os.fspath(cache_dir)
+    try:
+        builder = CovidCTScanImages(config_name=config, data_dir=data_dir_text, cache_dir=cache_dir_text, **options)
+    except OSError as error:
+        if error.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise
+        # datasets could not create its lock file: a finished build can still be read without one
+        dataset, built = load_read_only_cache(data_dir_text, config, cache_dir_text, options, error, verify)
+        report = Report.from_dict(saved_report(built))
+        return PreparedDataset(dataset=dataset, cache_dir=built, report=report, reused=True)
     built = Path(builder.cache_dir)
     reused = (built / datasets.config.DATASET_INFO_FILENAME).exists()
     changed = changed_files(built, builder.located, verify) if reused else []
