@@ -22,7 +22,8 @@ ADVICE: dict[str, str] = {
     "sheet_unreadable": "restore Train.xls from the download, or remove it to build from the class folders alone",
     "sheet_label_unreadable": "write 0 or 1 in these cells of Train.xls (--strict stops on them)",
     "sheet_missing": "restore Train.xls from the download to cross-check the labels (--strict stops without it)",
-    "unusable_file": "left out of the dataset; replace them with good copies from the download to include them",
+    "unusable_file": "left out of the dataset; replace them with good copies from the download to include them "
+    "(on a network or FUSE mount, then run prepare --verify)",
     "zip_member_skipped": "not extracted; extract the zip yourself and pass the folder if you need these files",
     "duplicate_bytes": "one copy is kept; delete the others to silence this",
     "duplicate_name": "one copy is kept; delete or rename the others",
