@@ -53,7 +53,7 @@ def input_record(located: DatasetRoot, hashes: dict[str, str]) -> str:
         relative: [status.st_size, status.st_mtime_ns, status.st_ctime_ns, hashes.get(relative, "")]
         for relative, (_, status) in sorted(_listing(located).items())
     }
-    return json.dumps(record, ensure_ascii=False, indent=0)
+    return json.dumps(record, indent=0)  # ASCII escapes keep names in other encodings (surrogates) intact
 
 
 def changed_files(cache_dir: Path, located: DatasetRoot, verify: bool) -> list[str]:
