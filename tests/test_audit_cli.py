@@ -94,7 +94,7 @@ def test_broken_copy_shows_many_cases_at_once(capsys, root, tmp_path):
         assert text in out, f"case {case}: {text!r} missing"
     assert "(folder: negative, sheet: positive)" in out and "near_duplicate" in out
     kept = check_download(locate(copy, tmp_path / "work"), BuildOptions()).kept
-    assert "胸片 阴性 01.JPG" in {item.file.file_name for item in kept}  # case 14: kept, nothing to report
+    assert "胸片 阴性 01.JPG" in {item.file.file_name for item in kept}  # an unusual name: kept, nothing to report
 
 
 def test_prepare_lists_every_left_out_file_and_saves_the_report_next_to_the_cache(capsys, root, tmp_path):
