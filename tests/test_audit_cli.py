@@ -4,7 +4,6 @@ and the report of what was left out saved next to the cache by ``prepare``."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from bad_inputs import NEG, make_broken_copy, run_cli
@@ -12,13 +11,6 @@ from bad_inputs import NEG, make_broken_copy, run_cli
 from covid_ct_scan_images.builder import saved_report
 from covid_ct_scan_images.locate import locate
 from covid_ct_scan_images.plan import BuildOptions, check_download
-from covid_ct_scan_images.synthetic import make_synthetic_download
-
-
-@pytest.fixture
-def root(tmp_path: Path) -> Path:
-    """A valid synthetic download (enough patients for 20 folds)."""
-    return make_synthetic_download(tmp_path / "download", n_negative=30, n_positive=10, max_side=300)
 
 
 def test_real_sample_passes_audit_with_exit_code_0(capsys, real_sample, tmp_path):

@@ -39,17 +39,10 @@ from covid_ct_scan_images.checks import NEAR_DUPLICATE_MAX_DISTANCE
 from covid_ct_scan_images.layout import CLASS_FOLDERS, DATASET_FOLDER, SHEET_NAME
 from covid_ct_scan_images.locate import locate
 from covid_ct_scan_images.plan import BuildOptions, check_download
-from covid_ct_scan_images.synthetic import make_synthetic_download
 
-#: Size of the valid synthetic download each test breaks (enough patient groups for 20 folds).
+#: Size of the valid synthetic download each test breaks (the ``root`` fixture of conftest.py).
 N_NEG, N_POS = 30, 10
 ALL_ROW = f"{'all':<12}{N_NEG:>10}{N_POS:>10}{N_NEG + N_POS:>10}"
-
-
-@pytest.fixture
-def root(tmp_path: Path) -> Path:
-    """A valid synthetic download to break; its dataset root."""
-    return make_synthetic_download(tmp_path / "download", n_negative=N_NEG, n_positive=N_POS, max_side=300)
 
 
 def add_image(root: Path, folder: str, name: str, data: bytes, label: int | None = None) -> Path:

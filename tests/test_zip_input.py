@@ -19,7 +19,6 @@ from bad_inputs import NEG, POS, jpeg_bytes, read_rows, run_cli, write_rows
 from covid_ct_scan_images import prepare
 from covid_ct_scan_images.layout import DATASET_FOLDER
 from covid_ct_scan_images.locate import locate
-from covid_ct_scan_images.synthetic import make_synthetic_download
 
 GBK_NAME = "胸片 阴性 01.jpeg"
 
@@ -54,12 +53,6 @@ def mark_encrypted(target: Path, member: str) -> None:
     for flags_at in (offset + 6, entry + 8):
         data[flags_at] |= 1
     target.write_bytes(bytes(data))
-
-
-@pytest.fixture
-def root(tmp_path: Path) -> Path:
-    """A valid synthetic download (enough patients for 20 folds)."""
-    return make_synthetic_download(tmp_path / "download", n_negative=30, n_positive=10, max_side=300)
 
 
 @pytest.fixture
