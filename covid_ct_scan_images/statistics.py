@@ -1,11 +1,11 @@
 """Ranking metrics and patient-grouped bootstrap intervals, shared by the shortcut probes and the baselines' metric.
 
 Point estimates come from scikit-learn (:func:`ranking_metrics`). The bootstrap recomputes AUROC and
-average precision thousands of times, where scikit-learn's input validation dominates (tens of
-milliseconds per call on a full download): :func:`fast_ranking_metrics` computes the same two numbers
-with numpy, equal to scikit-learn's to rounding (``tests/test_statistics.py`` compares them on tied
-scores). Intervals resample whole groups (patients) with replacement, so images of one patient never
-count as independent evidence; statistics evaluated on the same seed see the same resamples.
+average precision thousands of times, where scikit-learn's input validation costs many times the
+arithmetic: :func:`fast_ranking_metrics` computes the same two numbers with numpy, equal to
+scikit-learn's to rounding (``tests/test_statistics.py`` compares them on tied scores). Intervals
+resample whole groups (patients) with replacement, so images of one patient never count as
+independent evidence; statistics evaluated on the same seed see the same resamples.
 """
 
 from __future__ import annotations
