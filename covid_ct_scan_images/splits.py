@@ -59,12 +59,14 @@ _FIND_BEST_FOLD_PARAMETERS = ("self", "y_counts_per_fold", "y_cnt", "group_y_cou
 def grouped_stratified_kfold(n_folds: int) -> BaseCrossValidator:
     """scikit-learn's ``StratifiedGroupKFold(n_folds, shuffle=False)``, with its fold choice vectorised.
 
-    ``StratifiedGroupKFold._find_best_fold`` tries each fold for each group in a Python loop (about
-    2 s for 1400 images and 20 folds). The override evaluates every fold at once with the same numpy
-    operations, so every fold's score is bitwise the same, and applies the same rule (lowest score;
-    within ``np.isclose``, fewest samples; ties to the lowest fold): identical folds, ~10x faster
-    (``tests/test_cache.py`` compares them). If a scikit-learn release changes the private method's
-    signature, the stock class is used unchanged.
+    This is the package's one use of a private scikit-learn method. ``_find_best_fold`` scores
+    every fold for every group in a Python loop, which is most of the time spent assigning the
+    splits of a full download (``benchmarks/profile_build.py`` times it). The override scores all
+    folds at once with the same numpy operations, so every fold's score is bitwise the same, and
+    keeps the same rule (lowest score; within ``np.isclose``, fewest samples; ties to the lowest
+    fold): the folds are identical. Without it nothing changes but the speed; if a scikit-learn
+    release renames the method or changes its signature, the stock class is used, and
+    ``tests/test_split_stability.py`` fails to say so.
     """
     import inspect
 

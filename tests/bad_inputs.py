@@ -94,53 +94,53 @@ def first_file(folder: Path, suffix: str = ".jpeg") -> Path:
 def make_broken_copy(source: Path, target: Path) -> Path:
     """Copy the raw download at ``source`` to ``target`` and break the copy in many ways at once.
 
-    Returns the copy's dataset root. The breakages (issue 3 case numbers): (2) the negative class folder
-    renamed in lower case and one level of extra nesting; (5) a sheet row without a file and a file without a
-    row; (6) a sheet label that contradicts the folder, and one file name in both class folders; (7) identical
-    bytes twice in one class, and a re-encoded near-duplicate; (8) an empty file, a truncated JPEG, an HTML
-    page saved as .jpg, a PNG named .jpg; (9) a decompression bomb; (10) .DS_Store, Thumbs.db, ._ resource
-    forks, __MACOSX and an empty folder; (14) Chinese characters, spaces and an upper-case extension;
-    (15) a file with permissions 000 (reported as unreadable only when not running as root).
+    Returns the copy's dataset root. The breakages: the negative class folder renamed in lower case and one
+    level of extra nesting; a sheet row without a file and a file without a row; a sheet label that
+    contradicts the folder, and one file name in both class folders; identical bytes twice in one class, and a
+    re-encoded near-duplicate; an empty file, a truncated JPEG, an HTML page saved as .jpg, a PNG named .jpg;
+    a decompression bomb; .DS_Store, Thumbs.db, ._ resource forks, __MACOSX and an empty folder; Chinese
+    characters, spaces and an upper-case extension; a file with permissions 000 (reported as unreadable only
+    when not running as root).
     """
     root = find_dataset_root(source).root
-    copy_root = target / root.name / root.name  # (2) the zip extracted into a folder of the same name
+    copy_root = target / root.name / root.name  # the zip extracted into a folder of the same name
     shutil.copytree(root, copy_root)
     neg, pos = copy_root / NEG, copy_root / POS
     rows = read_rows(copy_root)
     negatives = sorted(path for path in neg.iterdir() if path.suffix.lower() in {".jpeg", ".jpg"})
-    # (7) identical bytes twice in one class; a near-duplicate (re-encoded at quality 75) with no sheet row (5)
+    # identical bytes twice in one class; a near-duplicate (re-encoded at quality 75) with no sheet row
     shutil.copyfile(negatives[0], neg / f"copy of {negatives[0].name}")
     rows.append((f"copy of {negatives[0].name}", 0))
     with Image.open(negatives[1]) as image:
         (neg / "IM-9001-0001.jpeg").write_bytes(encoded(image.convert("L"), "JPEG", quality=75))
-    # (5) a sheet row without a file
+    # a sheet row without a file
     rows.append(("IM-9999-0001.jpeg", 0))
-    # (6) the sheet contradicts the folder; one name in both class folders
+    # the sheet contradicts the folder; one name in both class folders
     rows = [(name, 1 if name == negatives[2].name else label) for name, label in rows]
     shutil.copyfile(negatives[3], pos / negatives[3].name)
-    # (8) unusable files, and a PNG named .jpg (kept, with a note)
+    # unusable files, and a PNG named .jpg (kept, with a note)
     (neg / "IM-9002-0001.jpeg").write_bytes(b"")
     data = negatives[4].read_bytes()
     negatives[4].write_bytes(data[: len(data) // 2])
     (pos / "download-error.jpg").write_text("<html><body>502 Bad Gateway</body></html>", encoding="utf-8")
     (neg / "IM-9003-0001.jpg").write_bytes(png_bytes(seed=93))
-    # (9) a decompression bomb
+    # a decompression bomb
     (neg / "IM-9004-0001.png").write_bytes(bomb_png())
-    # (10) litter from other systems
+    # litter from other systems
     (neg / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
     (pos / "Thumbs.db").write_bytes(b"\xd0\xcf\x11\xe0")
     (neg / f"._{negatives[5].name}").write_bytes(b"\x00\x05\x16\x07")
     (neg / "__MACOSX").mkdir()
     (neg / "__MACOSX" / f"._{negatives[5].name}").write_bytes(b"\x00\x05\x16\x07")
     (pos / "empty folder").mkdir()
-    # (14) Chinese characters, spaces and an upper-case extension
+    # Chinese characters, spaces and an upper-case extension
     chinese = "胸片 阴性 01.JPG"
     (neg / chinese).write_bytes(jpeg_bytes(seed=14))
     rows.append((chinese, 0))
-    # (15) permission denied (root reads it anyway)
+    # permission denied (root reads it anyway)
     os.chmod(negatives[6], 0)
     write_rows(copy_root, rows)
-    # (2) a class folder renamed by hand
+    # a class folder renamed by hand
     neg.rename(copy_root / "Covid19 CT Scan Images Neg Samples Datasets")
     return copy_root
 

@@ -35,6 +35,15 @@ def synthetic_root(tmp_path: Path) -> Path:
     return make_synthetic_download(tmp_path / "download", n_negative=45, n_positive=15, max_side=600)
 
 
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    """A valid synthetic download for a test to break; its dataset root.
+
+    30 negatives and 10 positives (enough patient groups for 20 folds), up to 300 px, so each test is quick.
+    """
+    return make_synthetic_download(tmp_path / "download", n_negative=30, n_positive=10, max_side=300)
+
+
 @pytest.fixture(scope="session")
 def real_sample() -> Path:
     """The 48-image real sample in the raw layout; skipped when this checkout does not have it."""

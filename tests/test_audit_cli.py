@@ -4,7 +4,6 @@ and the report of what was left out saved next to the cache by ``prepare``."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from bad_inputs import NEG, make_broken_copy, run_cli
@@ -12,13 +11,6 @@ from bad_inputs import NEG, make_broken_copy, run_cli
 from covid_ct_scan_images.builder import saved_report
 from covid_ct_scan_images.locate import locate
 from covid_ct_scan_images.plan import BuildOptions, check_download
-from covid_ct_scan_images.synthetic import make_synthetic_download
-
-
-@pytest.fixture
-def root(tmp_path: Path) -> Path:
-    """A valid synthetic download (enough patients for 20 folds)."""
-    return make_synthetic_download(tmp_path / "download", n_negative=30, n_positive=10, max_side=300)
 
 
 def test_real_sample_passes_audit_with_exit_code_0(capsys, real_sample, tmp_path):
@@ -94,7 +86,7 @@ def test_broken_copy_shows_many_cases_at_once(capsys, root, tmp_path):
         assert text in out, f"case {case}: {text!r} missing"
     assert "(folder: negative, sheet: positive)" in out and "near_duplicate" in out
     kept = check_download(locate(copy, tmp_path / "work"), BuildOptions()).kept
-    assert "胸片 阴性 01.JPG" in {item.file.file_name for item in kept}  # case 14: kept, nothing to report
+    assert "胸片 阴性 01.JPG" in {item.file.file_name for item in kept}  # an unusual name: kept, nothing to report
 
 
 def test_prepare_lists_every_left_out_file_and_saves_the_report_next_to_the_cache(capsys, root, tmp_path):

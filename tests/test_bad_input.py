@@ -1,9 +1,9 @@
-"""Issue 3: every kind of bad input gets a clear, specific outcome; nothing is lost silently.
+"""Every kind of bad input gets a clear, specific outcome; nothing is lost silently.
 
 Each test builds its bad input from real bytes (JPEG/PNG encoded by Pillow, .xls written by xlwt,
 .xlsx by openpyxl) on a copy of a small synthetic download, runs ``covid-ct`` in-process and checks
-the outcome and the message. Zip input (case 11) is in ``test_zip_input.py``, the interrupted build
-(case 13) in ``test_interrupted_build.py``.
+the outcome and the message. Zip input is in ``test_zip_input.py``, the interrupted build in
+``test_interrupted_build.py``.
 """
 
 from __future__ import annotations
@@ -39,17 +39,10 @@ from covid_ct_scan_images.checks import NEAR_DUPLICATE_MAX_DISTANCE
 from covid_ct_scan_images.layout import CLASS_FOLDERS, DATASET_FOLDER, SHEET_NAME
 from covid_ct_scan_images.locate import locate
 from covid_ct_scan_images.plan import BuildOptions, check_download
-from covid_ct_scan_images.synthetic import make_synthetic_download
 
-#: Size of the valid synthetic download each test breaks (enough patient groups for 20 folds).
+#: Size of the valid synthetic download each test breaks (the ``root`` fixture of conftest.py).
 N_NEG, N_POS = 30, 10
 ALL_ROW = f"{'all':<12}{N_NEG:>10}{N_POS:>10}{N_NEG + N_POS:>10}"
-
-
-@pytest.fixture
-def root(tmp_path: Path) -> Path:
-    """A valid synthetic download to break; its dataset root."""
-    return make_synthetic_download(tmp_path / "download", n_negative=N_NEG, n_positive=N_POS, max_side=300)
 
 
 def add_image(root: Path, folder: str, name: str, data: bytes, label: int | None = None) -> Path:
@@ -83,17 +76,17 @@ def assert_stops(capsys, root: Path, tmp_path: Path, kind: str, *expected: str) 
     assert all(part in text for part in expected), text
 
 
-# 1 -----------------------------------------------------------------------------------------------
+# Where the download is ----------------------------------------------------------------------------
 
 
-def test_1_path_that_does_not_exist_is_a_usage_error(capsys, tmp_path):
+def test_path_that_does_not_exist_is_a_usage_error(capsys, tmp_path):
     code, text = audit(capsys, tmp_path / "nowhere")
     assert code == 2
     assert f"{tmp_path / 'nowhere'}: no such file or folder" in text
     assert all(folder in text for folder in CLASS_FOLDERS)
 
 
-def test_1_file_that_is_not_a_zip(capsys, tmp_path):
+def test_a_file_that_is_not_a_zip_is_a_usage_error_naming_the_expected_folder(capsys, tmp_path):
     not_zip = tmp_path / "IM-0001-0001.jpeg"
     not_zip.write_bytes(jpeg_bytes())
     code, text = audit(capsys, not_zip)
@@ -101,7 +94,7 @@ def test_1_file_that_is_not_a_zip(capsys, tmp_path):
     assert f"{not_zip}: is a file but not a zip archive. Expected the dataset folder {DATASET_FOLDER!r}" in text
 
 
-def test_1_file_named_zip_that_is_not_one(capsys, tmp_path):
+def test_a_file_named_zip_that_is_not_one_is_reported_as_a_corrupt_download(capsys, tmp_path):
     broken = tmp_path / "download.zip"
     broken.write_bytes(b"PK\x03\x04" + jpeg_bytes())  # an unfinished download: no central directory
     code, text = audit(capsys, broken)
@@ -109,7 +102,7 @@ def test_1_file_named_zip_that_is_not_one(capsys, tmp_path):
     assert f"{broken}: is named .zip but is not a readable zip archive (an unfinished or corrupt download?)" in text
 
 
-def test_1_folder_with_neither_class_folder_says_what_was_expected_and_found(capsys, tmp_path):
+def test_folder_with_neither_class_folder_says_what_was_expected_and_found(capsys, tmp_path):
     (tmp_path / "images").mkdir()
     (tmp_path / "images" / "IM-0001-0001.jpeg").write_bytes(jpeg_bytes())
     (tmp_path / "readme.txt").write_text("hello", encoding="utf-8")
@@ -120,17 +113,17 @@ def test_1_folder_with_neither_class_folder_says_what_was_expected_and_found(cap
     assert "Found: images/, readme.txt" in text
 
 
-def test_1_one_class_folder_missing_stops_naming_it(capsys, root, tmp_path):
+def test_one_missing_class_folder_stops_naming_it(capsys, root, tmp_path):
     shutil.rmtree(root / NEG)
     assert_stops(
         capsys, root, tmp_path, "class_missing", f"no {NEG!r} folder (negative images) next to {POS!r} in {root}"
     )
 
 
-# 2 -----------------------------------------------------------------------------------------------
+# Folder names -------------------------------------------------------------------------------------
 
 
-def test_2_renamed_and_nested_folders_are_found_with_a_note(capsys, root, tmp_path):
+def test_renamed_and_nested_folders_are_found_with_a_note(capsys, root, tmp_path):
     (root / NEG).rename(root / "covid-19-ct scan images neg samples datasets")
     (root / POS).rename(root / "COVID 19 CT SCAN IMAGES POS SAMPLES DATASETS")
     nested = tmp_path / "unzipped" / DATASET_FOLDER
@@ -144,10 +137,10 @@ def test_2_renamed_and_nested_folders_are_found_with_a_note(capsys, root, tmp_pa
     assert f"negative kept {N_NEG}, positive kept {N_POS}" in text
 
 
-# 3 -----------------------------------------------------------------------------------------------
+# The sheet is missing -----------------------------------------------------------------------------
 
 
-def test_3_missing_sheet_builds_from_folders_with_a_warning_and_strict_stops(capsys, root, tmp_path):
+def test_missing_sheet_builds_from_folders_with_a_warning_and_strict_stops(capsys, root, tmp_path):
     (root / SHEET_NAME).unlink()
     code, text = audit(capsys, root)
     assert code == 1
@@ -162,7 +155,7 @@ def test_3_missing_sheet_builds_from_folders_with_a_warning_and_strict_stops(cap
     assert "no Train.xls found" in text
 
 
-# 4 -----------------------------------------------------------------------------------------------
+# The sheet cannot be read -------------------------------------------------------------------------
 
 
 def _two_sheets(path: Path, rows: list[tuple[str, int]]) -> None:
@@ -214,13 +207,13 @@ def _zero_bytes(path: Path, rows: list[tuple[str, int]]) -> None:
     ],
     ids=["truncated", "corrupt", "zero-bytes", "csv-renamed", "empty-sheet", "several-sheets"],
 )
-def test_4_unreadable_sheet_stops_with_a_message_naming_it(capsys, root, tmp_path, breakage, expected):
+def test_unreadable_sheet_stops_with_a_message_naming_it(capsys, root, tmp_path, breakage, expected):
     sheet = root / SHEET_NAME
     breakage(sheet, read_rows(root))
     assert_stops(capsys, root, tmp_path, "sheet_unreadable", f"{sheet}: {expected}")
 
 
-def test_4_xlsx_renamed_to_xls_is_read_as_xlsx_and_said_so(capsys, root):
+def test_xlsx_renamed_to_xls_is_read_as_xlsx_and_said_so(capsys, root):
     import openpyxl
 
     rows = read_rows(root)
@@ -235,14 +228,14 @@ def test_4_xlsx_renamed_to_xls_is_read_as_xlsx_and_said_so(capsys, root):
     assert f"negative kept {N_NEG}, positive kept {N_POS}" in text
 
 
-def test_4_unknown_column_override_names_the_sheet(capsys, root, tmp_path):
+def test_unknown_column_override_names_the_sheet(capsys, root, tmp_path):
     sheet = root / SHEET_NAME
     expected = f"{sheet}: column 'filename' not found; the sheet has columns ['image_name', 'label']"
     code, text = audit(capsys, root, "--name-column", "filename")
     assert code == 1 and expected in text
 
 
-def test_4_sheet_saved_as_xlsx_under_its_own_name_is_found(capsys, root):
+def test_sheet_saved_as_xlsx_under_its_own_name_is_found(capsys, root):
     import openpyxl
 
     workbook = openpyxl.Workbook()
@@ -255,10 +248,10 @@ def test_4_sheet_saved_as_xlsx_under_its_own_name_is_found(capsys, root):
     assert "sheet 'Train.xlsx' used as 'Train.xls'" in text
 
 
-# 5 -----------------------------------------------------------------------------------------------
+# Sheet rows and files that do not match -----------------------------------------------------------
 
 
-def test_5_sheet_rows_without_files_and_files_without_rows_are_listed(capsys, root, tmp_path):
+def test_sheet_rows_without_files_and_files_without_rows_are_listed(capsys, root, tmp_path):
     rows = read_rows(root)
     unlisted = rows[0][0]
     write_rows(root, [*rows[1:], ("IM-9999-0001.jpeg", 0)])
@@ -275,10 +268,10 @@ def test_5_sheet_rows_without_files_and_files_without_rows_are_listed(capsys, ro
     assert code == 1 and "not_in_sheet" in text and unlisted in text
 
 
-# 6 -----------------------------------------------------------------------------------------------
+# Label conflicts ----------------------------------------------------------------------------------
 
 
-def test_6_sheet_and_folder_disagree_stops_and_label_source_decides(capsys, root, tmp_path):
+def test_sheet_and_folder_disagreeing_stops_and_label_source_decides(capsys, root, tmp_path):
     rows = read_rows(root)
     flipped = next(name for name, label in rows if label == 0)
     write_rows(root, [(name, 1 if name == flipped else label) for name, label in rows])
@@ -302,7 +295,7 @@ def test_6_sheet_and_folder_disagree_stops_and_label_source_decides(capsys, root
         assert any(problem.kind == "label_conflict" for problem in prepared.report.by_severity("warning"))
 
 
-def test_6_same_name_in_both_class_folders_stops_and_lists_both(capsys, root, tmp_path):
+def test_same_name_in_both_class_folders_stops_and_lists_both(capsys, root, tmp_path):
     negative = first_file(root / NEG)
     twin = add_image(root, POS, negative.name.upper(), jpeg_bytes(seed=61))  # different bytes, same name
     code, text = audit(capsys, root)
@@ -316,10 +309,10 @@ def test_6_same_name_in_both_class_folders_stops_and_lists_both(capsys, root, tm
     ]
 
 
-# 7 -----------------------------------------------------------------------------------------------
+# Duplicates and near-duplicates -------------------------------------------------------------------
 
 
-def test_7_identical_bytes_in_one_class_kept_once_and_listed(capsys, root):
+def test_identical_bytes_in_one_class_are_kept_once_and_listed(capsys, root):
     original = first_file(root / NEG)
     shutil.copyfile(original, root / NEG / "IM-9100-0001.jpeg")
     code, text = audit(capsys, root)
@@ -329,7 +322,7 @@ def test_7_identical_bytes_in_one_class_kept_once_and_listed(capsys, root):
     assert f"negative kept {N_NEG}" in text
 
 
-def test_7_identical_bytes_in_both_classes_is_a_label_conflict(capsys, root):
+def test_identical_bytes_in_both_classes_are_a_label_conflict(capsys, root):
     original = first_file(root / NEG)
     shutil.copyfile(original, root / POS / "copied-to-positive.jpeg")
     code, text = audit(capsys, root)
@@ -338,7 +331,7 @@ def test_7_identical_bytes_in_both_classes_is_a_label_conflict(capsys, root):
     assert f"{NEG}/{original.name}" in text and f"{POS}/copied-to-positive.jpeg" in text
 
 
-def test_7_near_duplicates_are_reported_and_kept_in_the_same_split(capsys, root, tmp_path):
+def test_near_duplicates_are_reported_and_kept_in_the_same_split(capsys, root, tmp_path):
     originals = sorted((root / NEG).glob("*.jp*g"))[:3]
     copies = []
     for number, original in enumerate(originals):
@@ -358,12 +351,12 @@ def test_7_near_duplicates_are_reported_and_kept_in_the_same_split(capsys, root,
         assert split_of[original.name] == split_of[copy.name]
 
 
-def test_7_distinct_pictures_are_not_near_duplicates(root):
+def test_distinct_pictures_are_not_near_duplicates(root):
     checked = check_download(locate(root, root.parent / "work"), BuildOptions())
     assert not [problem for problem in checked.report.problems if problem.kind == "near_duplicate"]
 
 
-def test_7_threshold_on_the_real_sample_links_only_the_follow_up_film(real_sample, tmp_path):
+def test_near_duplicate_threshold_on_the_real_sample_links_only_the_follow_up_film(real_sample, tmp_path):
     """Different children 2 bits apart in a 64-bit hash are not linked; the same patient's follow-up film is."""
     checked = check_download(locate(real_sample, tmp_path), BuildOptions())
     pairs = [
@@ -375,10 +368,10 @@ def test_7_threshold_on_the_real_sample_links_only_the_follow_up_film(real_sampl
     assert NEAR_DUPLICATE_MAX_DISTANCE < 64
 
 
-# 8 -----------------------------------------------------------------------------------------------
+# Unusable files -----------------------------------------------------------------------------------
 
 
-def test_8_unusable_files_are_left_out_with_the_reason(capsys, root, tmp_path):
+def test_unusable_files_are_left_out_with_the_reason(capsys, root, tmp_path):
     truncated_jpeg = jpeg_bytes(seed=81)
     truncated_png = png_bytes(seed=82)
     bad = {
@@ -405,7 +398,7 @@ def test_8_unusable_files_are_left_out_with_the_reason(capsys, root, tmp_path):
     assert ALL_ROW in text
 
 
-def test_8_png_named_jpg_is_kept_with_a_note(capsys, root):
+def test_png_named_jpg_is_kept_with_a_note(capsys, root):
     jpeg = first_file(root / NEG)
     jpeg.write_bytes(png_bytes(seed=83))
     code, text = audit(capsys, root)
@@ -414,11 +407,11 @@ def test_8_png_named_jpg_is_kept_with_a_note(capsys, root):
     assert f"negative kept {N_NEG}" in text
 
 
-# 9 -----------------------------------------------------------------------------------------------
+# Decompression bombs ------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("make_bomb", [bomb_png, bomb_jpeg], ids=["png", "jpeg"])
-def test_9_decompression_bomb_is_refused_without_allocating_pixels(tmp_path, make_bomb):
+def test_decompression_bomb_is_refused_without_allocating_pixels(tmp_path, make_bomb):
     suffix = ".png" if make_bomb is bomb_png else ".jpeg"
     bomb = tmp_path / f"bomb{suffix}"
     bomb.write_bytes(make_bomb())
@@ -440,7 +433,7 @@ def test_9_decompression_bomb_is_refused_without_allocating_pixels(tmp_path, mak
     assert int(peak_mib) < 1000  # the pixels alone would take 2,400 MiB
 
 
-def test_9_pixel_limit_can_be_raised(capsys, root):
+def test_pixel_limit_can_be_raised(capsys, root):
     big = add_image(root, NEG, "IM-9300-0001.png", encoded(Image.new("L", (9000, 6000), 40), "PNG"), 0)
     code, text = audit(capsys, root)
     assert code == 1
@@ -450,10 +443,10 @@ def test_9_pixel_limit_can_be_raised(capsys, root):
     assert f"negative kept {N_NEG + 1}" in text
 
 
-# 10 ----------------------------------------------------------------------------------------------
+# Litter beside the images -------------------------------------------------------------------------
 
 
-def test_10_litter_is_ignored_and_counted_never_an_image(capsys, root):
+def test_litter_is_ignored_and_counted_never_an_image(capsys, root):
     image = first_file(root / NEG)
     (root / NEG / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1" + bytes(100))
     (root / POS / "Thumbs.db").write_bytes(b"\xd0\xcf\x11\xe0" + bytes(100))
@@ -475,7 +468,7 @@ def test_10_litter_is_ignored_and_counted_never_an_image(capsys, root):
     ) in text
 
 
-# 12 ----------------------------------------------------------------------------------------------
+# Unusual image content ----------------------------------------------------------------------------
 
 
 def _exif_rotated_jpeg() -> bytes:
@@ -485,7 +478,7 @@ def _exif_rotated_jpeg() -> bytes:
     return encoded(image, "JPEG", exif=exif.tobytes())
 
 
-def test_12_unusual_image_content_is_kept_unchanged_with_mode_and_orientation(capsys, root, tmp_path):
+def test_unusual_image_content_is_kept_unchanged_with_mode_and_orientation(capsys, root, tmp_path):
     sixteen_bit = Image.fromarray((np.random.default_rng(12).random((260, 300)) * 4095).astype(np.uint16))
     unusual = {
         "IM-9400-0001.png": (encoded(sixteen_bit, "PNG"), {"I;16", "I"}, 1),
@@ -512,10 +505,10 @@ def test_12_unusual_image_content_is_kept_unchanged_with_mode_and_orientation(ca
         assert row["exif_orientation"] == orientation
 
 
-# 14 ----------------------------------------------------------------------------------------------
+# File names ---------------------------------------------------------------------------------------
 
 
-def test_14_spaces_chinese_and_upper_case_extensions(capsys, root, tmp_path):
+def test_names_with_spaces_chinese_and_upper_case_extensions_are_kept(capsys, root, tmp_path):
     names = ["IM 9500 0001 copy.JPG", "胸部X光 阴性.JPEG", "NORMAL2-IM-9501-0001.PNG", "阳性 病例 1.jpg"]
     add_image(root, NEG, names[0], jpeg_bytes(seed=140), 0)
     add_image(root, NEG, names[1], jpeg_bytes(seed=141), 0)
@@ -528,7 +521,7 @@ def test_14_spaces_chinese_and_upper_case_extensions(capsys, root, tmp_path):
     assert set(names) <= set(prepared.dataset["train"]["image_id"])
 
 
-# 15 ----------------------------------------------------------------------------------------------
+# Files that cannot be read ------------------------------------------------------------------------
 
 #: Runs ``covid-ct audit`` and ``prepare`` in a child process. When the child is root it first drops the two
 #: capabilities that let root read any file (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH), so that a chmod 000 file
@@ -556,7 +549,7 @@ _UNPRIVILEGED_CLI = textwrap.dedent(
 )
 
 
-def test_15_permission_denied_is_listed_as_unreadable_not_a_crash(root, tmp_path):
+def test_permission_denied_is_listed_as_unreadable_not_a_crash(root, tmp_path):
     """A chmod 000 file and folder, read by a process without root's override (see ``_UNPRIVILEGED_CLI``)."""
     locked = sorted((root / NEG).glob("*.jp*g"))[0]
     locked.chmod(0)
@@ -582,7 +575,7 @@ def test_15_permission_denied_is_listed_as_unreadable_not_a_crash(root, tmp_path
     assert f"{NEG}/more/: folder cannot be listed" in runs["prepare"].stdout
 
 
-def test_15_a_decoder_failing_unexpectedly_is_listed_not_a_crash(capsys, root, monkeypatch):
+def test_a_decoder_failing_unexpectedly_is_listed_not_a_crash(capsys, root, monkeypatch):
     victim = add_image(root, NEG, "IM-9660-0001.jpeg", jpeg_bytes(size=(333, 277), seed=160), 0)
     real_hash = inventory.perceptual_hash
 
@@ -597,7 +590,7 @@ def test_15_a_decoder_failing_unexpectedly_is_listed_not_a_crash(capsys, root, m
     assert f"could not be inspected (RuntimeError: decoder exploded)\n      {NEG}/{victim.name}" in text
 
 
-def test_15_dangling_link_and_fifo_named_like_images_are_listed_not_read(capsys, root):
+def test_dangling_link_and_fifo_named_like_images_are_listed_not_read(capsys, root):
     (root / NEG / "IM-9600-0001.jpeg").symlink_to(root / "gone.jpeg")
     os.mkfifo(root / NEG / "IM-9601-0001.jpeg")  # reading it would block forever
     code, text = audit(capsys, root)

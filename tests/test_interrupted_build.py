@@ -1,4 +1,4 @@
-"""Issue 3 case 13: a build killed part-way leaves nothing a reader takes as complete; the next run rebuilds.
+"""A build killed part-way leaves nothing a reader takes as complete; the next run rebuilds.
 
 ``covid-ct prepare`` runs in a child process that is killed with SIGKILL (no clean-up code runs) while it
 is writing Arrow rows. To make "while it is writing" a wide, reliable window, the child's builder sleeps
@@ -42,7 +42,7 @@ def _partial_arrow_files(cache: Path) -> list[Path]:
     return [path for path in cache.rglob("*.arrow") if any(part.endswith(".incomplete") for part in path.parts)]
 
 
-def test_13_killed_build_is_never_read_as_complete_and_the_next_run_rebuilds(tmp_path):
+def test_killed_build_is_never_read_as_complete_and_the_next_run_rebuilds(tmp_path):
     root = make_synthetic_download(tmp_path / "download", n_negative=60, n_positive=20, max_side=300)
     cache = tmp_path / "cache"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}

@@ -10,7 +10,6 @@ import datasets
 import numpy as np
 import pytest
 from PIL import Image
-from sklearn.metrics import average_precision_score, roc_auc_score
 
 from covid_ct_scan_images.cli import main
 from covid_ct_scan_images.errors import DatasetError
@@ -33,7 +32,7 @@ from covid_ct_scan_images.shortcuts.features import (
     estimate_jpeg_quality,
     image_features,
 )
-from covid_ct_scan_images.shortcuts.probes import fast_auroc, fast_average_precision, out_of_fold_scores
+from covid_ct_scan_images.shortcuts.probes import out_of_fold_scores
 from covid_ct_scan_images.synthetic import make_synthetic_download
 
 SIDE = 80
@@ -193,20 +192,6 @@ def test_expected_failures_are_dataset_errors() -> None:
     damaged = build_dataset([good, good, good[:60], good], [1, 0, 1, 0]).add_column("image_id", list("abcd"))
     with pytest.raises(DatasetError, match=r"^c could not be decoded"):
         run_shortcut_probes(damaged, n_bootstrap=0)
-
-
-def test_fast_metrics_equal_sklearn() -> None:
-    rng = np.random.default_rng(0)
-    for trial in range(300):
-        size = int(rng.integers(2, 40))
-        labels = rng.integers(0, 2, size)
-        if labels.min() == labels.max():
-            continue
-        values = rng.integers(0, 4, size).astype(float) if trial % 2 else rng.random(size)
-        assert fast_auroc(labels, values) == pytest.approx(roc_auc_score(labels, values), abs=1e-12)
-        assert fast_average_precision(labels, values) == pytest.approx(
-            average_precision_score(labels, values), abs=1e-12
-        )
 
 
 def test_metadata_features_read_the_file_header() -> None:

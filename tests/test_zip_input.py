@@ -1,4 +1,4 @@
-"""Issue 3 case 11: zip input. Nothing is ever written outside the library's own working folder.
+"""Zip input. Nothing is ever written outside the library's own working folder.
 
 The zips are real archives written by :mod:`zipfile`: a member with ``..``, absolute paths, a symbolic
 link (Unix mode in ``external_attr``), a member flagged as encrypted, a zip inside the zip, a member
@@ -19,7 +19,6 @@ from bad_inputs import NEG, POS, jpeg_bytes, read_rows, run_cli, write_rows
 from covid_ct_scan_images import prepare
 from covid_ct_scan_images.layout import DATASET_FOLDER
 from covid_ct_scan_images.locate import locate
-from covid_ct_scan_images.synthetic import make_synthetic_download
 
 GBK_NAME = "胸片 阴性 01.jpeg"
 
@@ -57,12 +56,6 @@ def mark_encrypted(target: Path, member: str) -> None:
 
 
 @pytest.fixture
-def root(tmp_path: Path) -> Path:
-    """A valid synthetic download (enough patients for 20 folds)."""
-    return make_synthetic_download(tmp_path / "download", n_negative=30, n_positive=10, max_side=300)
-
-
-@pytest.fixture
 def evil_zip(root: Path, tmp_path: Path) -> Path:
     """A zip of the download with every hostile kind of member added."""
     outside = tmp_path / "outside"
@@ -94,7 +87,7 @@ SKIPPED = {
 }
 
 
-def test_11_clean_zip_is_extracted_and_builds(capsys, root, tmp_path):
+def test_a_clean_zip_is_extracted_and_builds(capsys, root, tmp_path):
     target = tmp_path / "download.zip"
     with zip_folder(root, target) as archive:
         archive.writestr(f"__MACOSX/{DATASET_FOLDER}/{NEG}/._IM-0001-0001.jpeg", b"\x00\x05\x16\x07")
@@ -105,7 +98,7 @@ def test_11_clean_zip_is_extracted_and_builds(capsys, root, tmp_path):
     assert sum(split.num_rows for split in prepared.dataset.values()) == 40
 
 
-def test_11_hostile_members_are_skipped_listed_and_never_written_outside(capsys, evil_zip, tmp_path):
+def test_hostile_zip_members_are_skipped_listed_and_never_written_outside(capsys, evil_zip, tmp_path):
     code, out, _ = run_cli(capsys, "audit", evil_zip)
     assert code == 1
     assert "[left_out] zip_member_skipped" in out
@@ -130,7 +123,7 @@ def test_11_hostile_members_are_skipped_listed_and_never_written_outside(capsys,
     assert code == 1 and "zip_member_skipped" in err
 
 
-def test_11_gbk_name_without_utf8_flag_is_decoded(capsys, root, tmp_path):
+def test_gbk_zip_member_name_without_utf8_flag_is_decoded(capsys, root, tmp_path):
     write_rows(root, [*read_rows(root), (GBK_NAME, 0)])
     target = tmp_path / "download.zip"
     with zip_folder(root, target) as archive:
@@ -147,7 +140,7 @@ def test_11_gbk_name_without_utf8_flag_is_decoded(capsys, root, tmp_path):
     assert GBK_NAME in prepared.dataset["train"]["image_id"]
 
 
-def test_11_corrupt_member_is_skipped_not_fatal(capsys, root, tmp_path):
+def test_corrupt_zip_member_is_skipped_not_fatal(capsys, root, tmp_path):
     target = tmp_path / "download.zip"
     payload = jpeg_bytes(seed=12)
     with zip_folder(root, target) as archive:
@@ -162,7 +155,7 @@ def test_11_corrupt_member_is_skipped_not_fatal(capsys, root, tmp_path):
     assert f"{DATASET_FOLDER}/{NEG}/IM-9800-0001.jpeg" in out
 
 
-def test_11_zip_bomb_member_is_not_extracted(capsys, root, tmp_path):
+def test_zip_bomb_member_is_not_extracted(capsys, root, tmp_path):
     target = tmp_path / "download.zip"
     with zip_folder(root, target) as archive:
         archive.writestr(f"{DATASET_FOLDER}/{NEG}/IM-9900-0001.jpeg", bytes(100 * 1024 * 1024))
@@ -175,7 +168,7 @@ def test_11_zip_bomb_member_is_not_extracted(capsys, root, tmp_path):
     assert "to 104,857,600 bytes (a zip bomb?); not extracted" in reason
 
 
-def test_11_zip_holding_only_a_zip_says_so(capsys, root, tmp_path):
+def test_a_zip_holding_only_a_zip_says_so(capsys, root, tmp_path):
     inner = tmp_path / "inner.zip"
     zip_folder(root, inner).close()
     outer = tmp_path / "outer.zip"

@@ -18,12 +18,12 @@ import numpy as np
 from sklearn.base import ClassifierMixin
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from ..errors import DatasetError
+from ..statistics import bootstrap_intervals, fast_ranking_metrics, ranking_metrics
 from .features import (
     CENTER_FRACTION,
     HISTOGRAM_BINS,
@@ -131,75 +131,22 @@ def out_of_fold_scores(
     return scores
 
 
-def patient_resamples(patient_ids: Sequence[str], n_resamples: int, seed: int) -> Iterator[np.ndarray]:
-    """Yield image index arrays, each drawing as many patients as there are, with replacement."""
-    _, codes = np.unique(np.asarray(patient_ids, dtype=object).astype(str), return_inverse=True)
-    members = [np.flatnonzero(codes == code) for code in range(codes.max() + 1)]
-    rng = np.random.default_rng(seed)
-    for _ in range(n_resamples):
-        drawn = rng.integers(0, len(members), size=len(members))
-        yield np.concatenate([members[patient] for patient in drawn])
-
-
-def _percentile_interval(values: list[float]) -> tuple[float, float] | None:
-    if len(values) < 2:
-        return None
-    low, high = np.percentile(values, [2.5, 97.5])
-    return float(low), float(high)
-
-
-def _threshold_counts(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Cumulative true and false positives at each distinct score, from the highest score down."""
-    order = np.argsort(-scores, kind="mergesort")
-    sorted_scores = scores[order]
-    true_positives = np.cumsum(labels[order] == 1)
-    # The last position of each run of equal scores is where the threshold takes effect.
-    boundaries = np.r_[np.flatnonzero(np.diff(sorted_scores)), sorted_scores.size - 1]
-    hits = true_positives[boundaries]
-    return hits, boundaries + 1 - hits
-
-
-def fast_auroc(labels: np.ndarray, scores: np.ndarray) -> float:
-    """Area under the ROC curve (trapezoids, so ties count half), as sklearn computes it.
-
-    Equal to :func:`sklearn.metrics.roc_auc_score` for binary labels holding both classes, without
-    its input checks: the bootstrap calls it thousands of times.
-    """
-    true_positives, false_positives = _threshold_counts(labels, scores)
-    tpr = np.r_[0, true_positives] / true_positives[-1]
-    fpr = np.r_[0, false_positives] / false_positives[-1]
-    return float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2))
-
-
-def fast_average_precision(labels: np.ndarray, scores: np.ndarray) -> float:
-    """Average precision (step-wise, one step per distinct score), as sklearn computes it.
-
-    Equal to :func:`sklearn.metrics.average_precision_score` for binary labels with at least one
-    positive, without its input checks: the bootstrap calls it thousands of times.
-    """
-    true_positives, false_positives = _threshold_counts(labels, scores)
-    precision = true_positives / (true_positives + false_positives)
-    recall_steps = np.diff(np.r_[0, true_positives]) / true_positives[-1]
-    return float(np.sum(recall_steps * precision))
-
-
-def bootstrap_intervals(
+def probe_intervals(
     labels: np.ndarray, scores: Sequence[np.ndarray], patient_ids: Sequence[str], n_resamples: int, seed: int
 ) -> list[tuple[tuple[float, float] | None, tuple[float, float] | None]]:
-    """Return (AUROC, AUPRC) 95% percentile intervals per score array, from paired patient resamples.
+    """Return (AUROC, AUPRC) 95% intervals per score array, every array scored on the same patient resamples.
 
     Resamples that hold a single class are skipped; an interval is ``None`` when fewer than two remain.
     """
-    aurocs: list[list[float]] = [[] for _ in scores]
-    auprcs: list[list[float]] = [[] for _ in scores]
-    for indices in patient_resamples(patient_ids, n_resamples, seed):
-        resampled_labels = labels[indices]
-        if np.unique(resampled_labels).size < 2:
-            continue
+
+    def statistics(indices: np.ndarray) -> dict[tuple[int, str], float | None]:
+        values: dict[tuple[int, str], float | None] = {}
         for position, score in enumerate(scores):
-            aurocs[position].append(fast_auroc(resampled_labels, score[indices]))
-            auprcs[position].append(fast_average_precision(resampled_labels, score[indices]))
-    return [(_percentile_interval(a), _percentile_interval(p)) for a, p in zip(aurocs, auprcs, strict=True)]
+            values[position, "auroc"], values[position, "auprc"] = fast_ranking_metrics(labels[indices], score[indices])
+        return values
+
+    intervals = bootstrap_intervals(statistics, patient_ids, n_resamples, seed)
+    return [(intervals.get((position, "auroc")), intervals.get((position, "auprc"))) for position in range(len(scores))]
 
 
 def _image_bytes(dataset) -> Iterator[bytes]:
@@ -273,18 +220,19 @@ def run_shortcut_probes(
             features = probe.select(matrices, center_fraction)
             widths.append(features.shape[1])
             scores.append(out_of_fold_scores(partial(probe.make_model, seed), features, labels, folds))
-    intervals = bootstrap_intervals(labels, scores, patient_ids, n_bootstrap, seed)
+    intervals = probe_intervals(labels, scores, patient_ids, n_bootstrap, seed)
     results = [chance_result(float(labels.mean()))]
     for probe, width, score, (auroc_ci, auprc_ci) in zip(probes, widths, scores, intervals, strict=True):
+        auroc, auprc = ranking_metrics(labels, score)
         results.append(
             ProbeResult(
                 probe=probe.probe,
                 model=probe.model,
                 features=probe.features.format(center=f"{center_fraction:.0%}"),
                 n_features=width,
-                auroc=float(roc_auc_score(labels, score)),
+                auroc=auroc,
                 auroc_ci=auroc_ci,
-                auprc=float(average_precision_score(labels, score)),
+                auprc=auprc,
                 auprc_ci=auprc_ci,
                 sees_lungs=probe.sees_lungs,
             )

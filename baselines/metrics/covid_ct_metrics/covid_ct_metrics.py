@@ -20,6 +20,10 @@ import datasets
 import evaluate
 import numpy as np
 
+# The package is installed beside the baselines; evaluate copies this file into its own cache, where a
+# relative import would not resolve, so the shared statistics are imported by the package's name.
+from covid_ct_scan_images import statistics
+
 _DESCRIPTION = """
 Threshold-free ranking metrics (AUROC, AUPRC with the prevalence as its chance level) and, at a given
 decision threshold (a score >= threshold is called positive), sensitivity, specificity, balanced accuracy,
@@ -73,30 +77,6 @@ def wilson_interval(successes: int, trials: int, confidence: float = 0.95) -> li
     return [max(0.0, centre - half), min(1.0, centre + half)]
 
 
-def _ranking(labels: np.ndarray, scores: np.ndarray) -> tuple[float | None, float | None]:
-    """AUROC and average precision (AUPRC), as scikit-learn defines them; None when one class is missing.
-
-    Written with numpy (tie-aware) because the bootstrap calls it thousands of times and scikit-learn's
-    input validation costs milliseconds per call; ``tests/test_metrics.py`` checks both against scikit-learn.
-    """
-    n_positive = int(labels.sum())
-    n_negative = labels.size - n_positive
-    if n_positive == 0 or n_negative == 0:
-        return None, None
-    # Distinct scores from highest to lowest, with the positives and items at each.
-    _, inverse, counts = np.unique(-scores, return_inverse=True, return_counts=True)
-    positives_at = np.bincount(inverse, weights=labels, minlength=counts.size)
-    # AUROC = Mann-Whitney U / (n_pos * n_neg), ties counted one half.
-    negatives_at = counts - positives_at
-    negatives_below = n_negative - np.cumsum(negatives_at)
-    auroc = float(np.sum(positives_at * (negatives_below + negatives_at / 2)) / (n_positive * n_negative))
-    # AP = sum over thresholds of (recall step) x precision, without interpolation.
-    true_positives = np.cumsum(positives_at)
-    precision = true_positives / np.cumsum(counts)
-    auprc = float(np.sum(positives_at / n_positive * precision))
-    return auroc, auprc
-
-
 def confusion_counts(labels: np.ndarray, predicted: np.ndarray) -> tuple[int, int, int, int]:
     """``(tn, fp, fn, tp)`` of 0/1 ``labels`` and 0/1 ``predicted``."""
     tp = int(np.sum((labels == 1) & (predicted == 1)))
@@ -125,21 +105,15 @@ def bootstrap_intervals(
 
     Resamples in which one class is missing are skipped for AUROC and AUPRC (they are undefined there).
     """
-    unique, group_index = np.unique(np.asarray(groups, dtype=str), return_inverse=True)
-    members = [np.flatnonzero(group_index == g) for g in range(len(unique))]
-    rng = np.random.default_rng(seed)
-    values: dict[str, list[float]] = {"auroc": [], "auprc": [], "mcc": []}
-    for _ in range(n_bootstrap):
-        chosen = np.concatenate([members[g] for g in rng.integers(0, len(members), len(members))])
-        auroc, auprc = _ranking(labels[chosen], scores[chosen])
-        if auroc is not None and auprc is not None:
-            values["auroc"].append(auroc)
-            values["auprc"].append(auprc)
-        values["mcc"].append(_mcc(labels[chosen], predicted[chosen]))
-    tail = (1 - confidence) / 2 * 100
+
+    def resample_statistics(indices: np.ndarray) -> dict[str, float | None]:
+        auroc, auprc = statistics.fast_ranking_metrics(labels[indices], scores[indices])
+        return {"auroc": auroc, "auprc": auprc, "mcc": _mcc(labels[indices], predicted[indices])}
+
+    intervals = statistics.bootstrap_intervals(resample_statistics, groups, n_bootstrap, seed, confidence)
     return {
-        f"{name}_ci": [float(v) for v in np.percentile(samples, [tail, 100 - tail])] if samples else None
-        for name, samples in values.items()
+        f"{name}_ci": None if intervals.get(name) is None else list(intervals[name])
+        for name in ("auroc", "auprc", "mcc")
     }
 
 
@@ -173,7 +147,7 @@ class CovidCtMetrics(evaluate.Metric):
         thresholds = np.broadcast_to(np.asarray(threshold, dtype=np.float64), scores.shape)
         predicted = (scores >= thresholds).astype(np.int64)
         tn, fp, fn, tp = confusion_counts(labels, predicted)
-        auroc, auprc = _ranking(labels, scores)
+        auroc, auprc = statistics.ranking_metrics(labels, scores)
         sensitivity, specificity = _ratio(tp, tp + fn), _ratio(tn, tn + fp)
         precision = _ratio(tp, tp + fp)
         f1 = _ratio(2 * tp, 2 * tp + fp + fn)

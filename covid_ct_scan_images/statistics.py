@@ -1,0 +1,103 @@
+"""Ranking metrics and patient-grouped bootstrap intervals, shared by the shortcut probes and the baselines' metric.
+
+Point estimates come from scikit-learn (:func:`ranking_metrics`). The bootstrap recomputes AUROC and
+average precision thousands of times, where scikit-learn's input validation costs many times the
+arithmetic: :func:`fast_ranking_metrics` computes the same two numbers with numpy, equal to
+scikit-learn's to rounding (``tests/test_statistics.py`` compares them on tied scores). Intervals
+resample whole groups (patients) with replacement, so images of one patient never count as
+independent evidence; statistics evaluated on the same seed see the same resamples.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+
+import numpy as np
+
+#: Named values of one resample, given the item indices drawn; a ``None`` value is left out of its interval.
+ResampleStatistics = Callable[[np.ndarray], Mapping[Hashable, float | None]]
+
+
+def has_both_classes(labels: np.ndarray) -> bool:
+    """Whether 0/1 ``labels`` hold at least one positive and one negative."""
+    return 0 < int(np.count_nonzero(labels)) < labels.size
+
+
+def ranking_metrics(labels: np.ndarray, scores: np.ndarray) -> tuple[float | None, float | None]:
+    """AUROC and average precision (AUPRC) from scikit-learn; ``(None, None)`` when a class is missing."""
+    if not has_both_classes(labels):
+        return None, None
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    return float(roc_auc_score(labels, scores)), float(average_precision_score(labels, scores))
+
+
+def _threshold_counts(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cumulative true and false positives at each distinct score, from the highest score down."""
+    order = np.argsort(-scores, kind="mergesort")
+    sorted_scores = scores[order]
+    true_positives = np.cumsum(labels[order] == 1)
+    # The last position of each run of equal scores is where the threshold takes effect.
+    boundaries = np.r_[np.flatnonzero(np.diff(sorted_scores)), sorted_scores.size - 1]
+    hits = true_positives[boundaries]
+    return hits, boundaries + 1 - hits
+
+
+def fast_ranking_metrics(labels: np.ndarray, scores: np.ndarray) -> tuple[float | None, float | None]:
+    """:func:`ranking_metrics` without scikit-learn's input checks, for the bootstrap's many calls.
+
+    AUROC by trapezoids over the ROC points (a tie between a positive and a negative counts one
+    half) and average precision as the step-wise sum over distinct scores (no interpolation), as
+    scikit-learn defines both; ``(None, None)`` when a class is missing.
+    """
+    if not has_both_classes(labels):
+        return None, None
+    true_positives, false_positives = _threshold_counts(labels, scores)
+    tpr = np.r_[0, true_positives] / true_positives[-1]
+    fpr = np.r_[0, false_positives] / false_positives[-1]
+    auroc = float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2))
+    precision = true_positives / (true_positives + false_positives)
+    recall_steps = np.diff(np.r_[0, true_positives]) / true_positives[-1]
+    return auroc, float(np.sum(recall_steps * precision))
+
+
+def group_resamples(groups: Sequence[str], n_resamples: int, seed: int) -> Iterator[np.ndarray]:
+    """Yield item index arrays, each drawing as many groups as there are, with replacement."""
+    _, codes = np.unique(np.asarray(groups, dtype=object).astype(str), return_inverse=True)
+    members = [np.flatnonzero(codes == code) for code in range(codes.max() + 1)]
+    rng = np.random.default_rng(seed)
+    for _ in range(n_resamples):
+        drawn = rng.integers(0, len(members), size=len(members))
+        yield np.concatenate([members[group] for group in drawn])
+
+
+def percentile_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float] | None:
+    """The central ``confidence`` percentile interval of ``values``; ``None`` with fewer than two values."""
+    if len(values) < 2:
+        return None
+    tail = (100 - 100 * confidence) / 2  # exactly 2.5 for 0.95
+    low, high = np.percentile(values, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def bootstrap_intervals(
+    statistics: ResampleStatistics,
+    groups: Sequence[str],
+    n_resamples: int,
+    seed: int,
+    confidence: float = 0.95,
+) -> dict[Hashable, tuple[float, float] | None]:
+    """Percentile intervals of every named value ``statistics`` returns, over resamples of whole groups.
+
+    ``statistics`` gets the indices of one resample (see :func:`group_resamples`) and returns named
+    values; a ``None`` value (e.g. AUROC of a resample holding one class) is skipped. A name with
+    fewer than two values gets ``None``; a name never returned is absent.
+    """
+    samples: dict[Hashable, list[float]] = defaultdict(list)
+    for indices in group_resamples(groups, n_resamples, seed):
+        for name, value in statistics(indices).items():
+            values = samples[name]  # created even for a None value, so that the name gets its (None) interval
+            if value is not None:
+                values.append(value)
+    return {name: percentile_interval(values, confidence) for name, values in samples.items()}
