@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from ..export import export_dataset
 from .prepare import add_build_options, build_options
@@ -22,6 +23,7 @@ def add_export_options(parser: argparse.ArgumentParser) -> None:
         help="do not compute the shortcut probes; the card then says they were not computed",
     )
     parser.add_argument("--card-template", help="dataset card source (default: dataset_card.md of the repository)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars or notes on stderr")
     add_build_options(parser)
 
 
@@ -33,12 +35,24 @@ def export_options(args: argparse.Namespace) -> dict[str, object]:
         "shortcuts_json": args.shortcuts_json,
         "compute_shortcuts": not args.no_shortcuts,
         "card_template": args.card_template,
+        "progress": not args.quiet and sys.stderr.isatty(),
         **build_options(args),
     }
 
 
+def announce_probes(args: argparse.Namespace) -> None:
+    """Say on stderr when the shortcut probes will be computed (minutes), and how to reuse a saved run."""
+    if not args.quiet and args.shortcuts_json is None and not args.no_shortcuts:
+        print(
+            f"covid-ct {args.command}: computing the shortcut probes for the card (minutes on the full download); "
+            "--shortcuts-json FILE reuses a saved `covid-ct shortcuts PATH --json FILE` run, --no-shortcuts skips them",
+            file=sys.stderr,
+        )
+
+
 def run(args: argparse.Namespace) -> int:
     """Export and list the files written."""
+    announce_probes(args)
     result = export_dataset(args.path, args.out, overwrite=args.overwrite, repo_id=args.repo_id, **export_options(args))
     if result.builds["default"].report.synthetic:
         print("*** SYNTHETIC DEMO DATA: random shapes, not chest radiographs ***")
