@@ -189,9 +189,7 @@ def hub_metadata(builds: dict[str, PreparedDataset], folder: Path) -> tuple[Meta
         configs[config] = {
             "data_files": [{"split": split, "path": f"{DATA_DIR}/{config}/{split}-*.parquet"} for split in splits]
         }
-        split_infos = [
-            datasets.SplitInfo(name, num_bytes=rows.data.nbytes, num_examples=len(rows)) for name, rows in splits.items()
-        ]
+        split_infos = [datasets.SplitInfo(name, part.data.nbytes, len(part)) for name, part in splits.items()]
         infos[config] = datasets.DatasetInfo(
             config_name=config,
             features=next(iter(splits.values())).features,
@@ -211,14 +209,23 @@ def _disk_full(folder: Path, needed: int) -> DatasetError:
 
 
 def write_shards(shards: dict[str, datasets.Dataset], folder: Path, progress: bool) -> None:
-    """Write each shard as Parquet into memory, then to ``folder`` (so an OS error stays a Python exception)."""
-    for relative, dataset in tqdm(shards.items(), desc="writing Parquet shards", unit="shard", disable=not progress):
-        sink = pa.BufferOutputStream()
-        dataset.to_parquet(sink)
-        target = folder / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with target.open("wb") as stream:
-            stream.write(memoryview(sink.getvalue()))
+    """Write each shard as Parquet into memory, then to ``folder`` (so an OS error stays a Python exception).
+
+    One bar for all shards when ``progress``; ``datasets``' own bar per shard is silenced meanwhile.
+    """
+    enabled = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()
+    try:
+        for relative, rows in tqdm(shards.items(), desc="writing Parquet shards", unit="shard", disable=not progress):
+            sink = pa.BufferOutputStream()
+            rows.to_parquet(sink)
+            target = folder / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with target.open("wb") as stream:
+                stream.write(memoryview(sink.getvalue()))
+    finally:
+        if enabled:
+            datasets.enable_progress_bars()
 
 
 def _write_text(path: Path, text: str) -> None:
