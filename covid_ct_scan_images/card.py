@@ -103,9 +103,7 @@ def split_frame(dataset: datasets.Dataset) -> pd.DataFrame:
     columns = [name for name in (*_STAT_COLUMNS, "fold") if name in dataset.column_names]
     frame = dataset.select_columns(columns).to_pandas()
     images = dataset.select_columns(["image"]).cast_column("image", datasets.Image(decode=False))
-    frame["format"] = [
-        image_format(image["bytes"]) for batch in images.iter(batch_size=32) for image in batch["image"]
-    ]
+    frame["format"] = [image_format(image["bytes"]) for batch in images.iter(batch_size=32) for image in batch["image"]]
     return frame
 
 
@@ -120,9 +118,7 @@ class CardStats:
     version: str = DATASET_VERSION
 
 
-def collect_stats(
-    default: datasets.DatasetDict, full: datasets.Dataset, report: Report, manifest: bytes
-) -> CardStats:
+def collect_stats(default: datasets.DatasetDict, full: datasets.Dataset, report: Report, manifest: bytes) -> CardStats:
     """What the card shows, from the ``default`` splits, the ``full`` split, the audit report and the manifest."""
     return CardStats(
         splits={split: split_frame(dataset) for split, dataset in default.items()},

@@ -26,6 +26,7 @@ import math
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -261,6 +262,7 @@ def export_dataset(
     card_template: str | os.PathLike[str] | None = None,
     repo_id: str | None = None,
     progress: bool = False,
+    note: Callable[[str], None] | None = None,
     **options: object,
 ) -> ExportResult:
     """Build both configs from the raw download and write the Hub folder to ``out_dir``.
@@ -272,7 +274,8 @@ def export_dataset(
     card says it was not computed. ``out_dir`` must be new or empty; ``overwrite`` replaces an earlier
     export (never another folder). ``card_template`` replaces the repository's ``dataset_card.md``;
     ``repo_id`` is the Hub repository the card's loading example names (``None``: the example loads the
-    folder). Every side input is checked before the build. ``progress`` shows a bar per shard on stderr.
+    folder). Every side input is checked before the build. ``progress`` shows a bar per shard on stderr;
+    ``note`` receives a line when a slow step that could have been skipped (the shortcut probes) starts.
     """
     from .shortcuts import DEFAULT_BOOTSTRAP, run_shortcut_probes, to_dict
 
@@ -289,6 +292,11 @@ def export_dataset(
     if saved is not None:
         _check_shortcuts_match(saved, full, shortcuts_json)  # type: ignore[arg-type]
     elif compute_shortcuts:
+        if note is not None:
+            note(
+                "computing the shortcut probes for the card (minutes on the full download); --shortcuts-json FILE "
+                "reuses a saved `covid-ct shortcuts PATH --json FILE` run, --no-shortcuts skips them"
+            )
         shortcuts = run_shortcut_probes(full, n_bootstrap=DEFAULT_BOOTSTRAP if n_bootstrap is None else n_bootstrap)
     report = json.loads(default.report_path.read_text(encoding="utf-8"))
     folders = local_folders(data_dir, report.get("root"), options.get("splits_manifest"), cache_dir)  # type: ignore[arg-type]

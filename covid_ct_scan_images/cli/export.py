@@ -36,23 +36,13 @@ def export_options(args: argparse.Namespace) -> dict[str, object]:
         "compute_shortcuts": not args.no_shortcuts,
         "card_template": args.card_template,
         "progress": not args.quiet and sys.stderr.isatty(),
+        "note": None if args.quiet else lambda line: print(f"covid-ct {args.command}: {line}", file=sys.stderr),
         **build_options(args),
     }
 
 
-def announce_probes(args: argparse.Namespace) -> None:
-    """Say on stderr when the shortcut probes will be computed (minutes), and how to reuse a saved run."""
-    if not args.quiet and args.shortcuts_json is None and not args.no_shortcuts:
-        print(
-            f"covid-ct {args.command}: computing the shortcut probes for the card (minutes on the full download); "
-            "--shortcuts-json FILE reuses a saved `covid-ct shortcuts PATH --json FILE` run, --no-shortcuts skips them",
-            file=sys.stderr,
-        )
-
-
 def run(args: argparse.Namespace) -> int:
     """Export and list the files written."""
-    announce_probes(args)
     result = export_dataset(args.path, args.out, overwrite=args.overwrite, repo_id=args.repo_id, **export_options(args))
     if result.builds["default"].report.synthetic:
         print("*** SYNTHETIC DEMO DATA: random shapes, not chest radiographs ***")

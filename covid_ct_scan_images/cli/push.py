@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from ..export import is_export_folder
 from ..hub import push_dataset
-from .export import add_export_options, announce_probes, export_options
+from .export import add_export_options, export_options
 
 
 def run(args: argparse.Namespace) -> int:
     """Export (unless PATH already is an export), then upload, or only show the upload with ``--dry-run``."""
-    if args.path is None or not is_export_folder(Path(args.path)):
-        announce_probes(args)
     result = push_dataset(
         args.path, args.repo_id, public=args.public, dry_run=args.dry_run, tag=args.revision_tag, **export_options(args)
     )
