@@ -120,15 +120,16 @@ def read_card_template(path: str | os.PathLike[str] | None) -> str:
 
 def read_shortcuts(path: str | os.PathLike[str]) -> ShortcutReport:
     """A saved ``covid-ct shortcuts --json`` run (a :class:`UsageError` names the file when it is not one)."""
-    from .shortcuts import from_json
+    from .shortcuts.report import from_dict
 
+    hint = "pass the JSON file written by `covid-ct shortcuts PATH --json FILE`"
     try:
-        return from_json(path)
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
-        raise UsageError(
-            f"cannot read the shortcut audit {path}: {type(error).__name__}: {error}; pass the JSON file written "
-            "by `covid-ct shortcuts PATH --json FILE`."
-        ) from error
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise UsageError(f"the shortcut audit {path} holds a JSON {type(data).__name__}, not a report; {hint}.")
+        return from_dict(data)
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise UsageError(f"cannot read the shortcut audit {path}: {type(error).__name__}: {error}; {hint}.") from error
 
 
 def _check_shortcuts_match(report: ShortcutReport, full: datasets.Dataset, path: str | os.PathLike[str]) -> None:

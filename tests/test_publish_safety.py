@@ -103,9 +103,9 @@ def test_prepare_on_a_full_disk_is_one_message(
     [
         ("card.md", b"---\npretty_name: x\n---\n\xff\xfe caf\xe9\n", "--card-template", "is not UTF-8"),
         ("missing.md", None, "--card-template", "cannot read the dataset card source"),
-        ("list.json", b"[1, 2]", "--shortcuts-json", "cannot read the shortcut audit"),
-        ("null.json", b"null", "--shortcuts-json", "cannot read the shortcut audit"),
-        ("string.json", b'"a string"', "--shortcuts-json", "cannot read the shortcut audit"),
+        ("list.json", b"[1, 2]", "--shortcuts-json", "holds a JSON list, not a report"),
+        ("null.json", b"null", "--shortcuts-json", "holds a JSON NoneType, not a report"),
+        ("string.json", b'"a string"', "--shortcuts-json", "holds a JSON str, not a report"),
         ("broken.json", b"{not json", "--shortcuts-json", "cannot read the shortcut audit"),
     ],
 )
