@@ -26,12 +26,11 @@ from .plan import BuildOptions, DatasetPlan, PlannedImage, plan_dataset
 from .report import readable_name
 from .resized import RESIZED_JPEG_QUALITY, RESIZED_MAX_SIDE, resized_jpeg
 from .splits import SPLIT_NAMES, manifest_text
+from .versions import DATASET_VERSION
 
 #: Name the dataset is known by (``datasets.load_dataset("covid_ct_scan_images")``).
 DATASET_NAME = "covid_ct_scan_images"
 
-#: Dataset version. Any change to split membership is a major bump (see README, "Changelog").
-DATASET_VERSION = "1.0.0"
 
 #: Marks this module as already extended for streaming, so that ``datasets.DatasetBuilder.__init__`` leaves it
 #: alone: the builder only reads local files (the download is manual), and the extension (fsspec wrappers around

@@ -1,18 +1,17 @@
-"""Render the dataset card (``README.md`` of an export) from ``dataset_card.md`` and the exported data.
+"""Render the dataset card (``README.md`` of an export) from ``dataset_card.md`` and the exported builds.
 
 ``dataset_card.md`` at the repository root is the card's source: a YAML header with the fields a person
 writes (name, licence, tags) and Markdown text with ``string.Template`` placeholders (``${split_table}``).
-:func:`render_card` reads an export folder (its Parquet shards, audit report and manifest), computes every
-number the card shows (:func:`collect_stats`), adds the YAML a machine writes (``configs``,
-``dataset_info``, ``size_categories``, via the ``datasets`` library's own metadata classes) and fills in the
-text. Nothing in the card is typed by hand that the data could contradict.
+:func:`render_card` takes what the export hands it (the builds' rows as :class:`CardStats`, the
+``configs`` and ``dataset_info`` it wrote as ``datasets`` metadata objects), computes every number the card
+shows, and writes the YAML with ``huggingface_hub.DatasetCard`` plus a ``version`` key (what
+:func:`card_version` reads back). Nothing in the card is typed by hand that the data could contradict.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
-import json
 import os
 import string
 from collections import Counter, defaultdict
@@ -23,38 +22,25 @@ from typing import TYPE_CHECKING
 
 import datasets
 import pandas as pd
-import pyarrow.parquet as pq
-from datasets.info import DatasetInfo, DatasetInfosDict
-from datasets.splits import SplitDict, SplitInfo
+from datasets.info import DatasetInfosDict
 from datasets.utils.metadata import MetadataConfigs
-from huggingface_hub import DatasetCard, DatasetCardData
+from huggingface_hub import DatasetCard
 from PIL import Image
 
-from .builder import DATASET_VERSION, MANIFEST_FILENAME, REPORT_FILENAME
-from .errors import DatasetError
+from .errors import UsageError
 from .layout import CLASS_NAMES
 from .reference import compare_with_reference, reference_entries
 from .report import Report
+from .versions import DATASET_VERSION, VERSION_HISTORY
 
 if TYPE_CHECKING:
     from .shortcuts import ShortcutReport
 
-#: The card's source, at the repository root.
 #: The card's source: ``dataset_card.md`` at the repository root in a source checkout (editable install); an installed
 #: wheel carries the same file inside the package (``pyproject.toml``, ``force-include``).
 TEMPLATE_PATHS = (
     Path(__file__).resolve().parent.parent / "dataset_card.md",
     Path(__file__).resolve().parent / "dataset_card.md",
-)
-
-#: Released versions, newest first: (version, what changed). A test checks the current version is listed.
-VERSION_HISTORY: tuple[tuple[str, str], ...] = (
-    (
-        "1.0.0",
-        "First release. Configs `default` (train / validation / test, stratified, grouped by patient) and `full` "
-        "(one split with a `fold` column for cross-validation); features `image`, `label`, `image_id`, "
-        "`patient_id`, `source`, `width`, `height`, `sha256`, `mode`, `exif_orientation`.",
-    ),
 )
 
 #: Hugging Face ``size_categories`` bins: (upper bound, name).
@@ -68,23 +54,27 @@ SIZE_CATEGORIES: tuple[tuple[int, str], ...] = (
 #: Columns read from the shards to compute the card (the image bytes are read separately, in batches).
 _STAT_COLUMNS = ("image_id", "label", "patient_id", "source", "width", "height", "sha256", "mode")
 
-#: Repository id shown in the card's loading example when the export does not know where it will be pushed.
-PLACEHOLDER_REPO_ID = "NAME/covid_ct_scan_images"
-
 #: How many file names the card lists for one problem before summarising the rest.
 MAX_LISTED = 20
 
 
 def load_template(path: str | os.PathLike[str] | None = None) -> str:
-    """The card's source text: ``path``, or ``dataset_card.md`` (the repository's, or an installed wheel's copy)."""
+    """The card's source text: ``path``, or ``dataset_card.md`` (the repository's, or an installed wheel's copy).
+
+    A missing, unreadable or non-UTF-8 file is a :class:`UsageError` naming it (checked before any build).
+    """
     if path is not None:
         source = Path(path)
     else:
         source = next((candidate for candidate in TEMPLATE_PATHS if candidate.is_file()), TEMPLATE_PATHS[0])
     try:
         return source.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise UsageError(
+            f"the dataset card source {source} is not UTF-8 text (byte {error.start}); save it as UTF-8."
+        ) from error
     except OSError as error:
-        raise DatasetError(
+        raise UsageError(
             f"cannot read the dataset card source {source}: {error.strerror}. It is `dataset_card.md` at the root "
             "of the covid_ct_scan_images repository (installed wheels carry a copy); reinstall the package or pass "
             "--card-template FILE."
@@ -99,27 +89,6 @@ def size_category(n_rows: int) -> str:
     return "n>1M"
 
 
-def _split_of(shard: Path) -> str:
-    return shard.name.split("-")[0]
-
-
-def _split_order(split: str) -> tuple[int, str]:
-    order = ("train", "validation", "test")
-    return (order.index(split) if split in order else len(order), split)
-
-
-def shard_files(export_dir: Path) -> dict[str, dict[str, list[Path]]]:
-    """``{config: {split: [shard, ...]}}`` for the Parquet shards of an export (splits train, validation, test)."""
-    found: dict[str, dict[str, list[Path]]] = defaultdict(lambda: defaultdict(list))
-    for shard in sorted((export_dir / "data").glob("*/*.parquet")):
-        found[shard.parent.name][_split_of(shard)].append(shard)
-    if not found:
-        raise DatasetError(f"{export_dir} holds no Parquet shards under data/; is it an export folder?")
-    return {
-        config: dict(sorted(splits.items(), key=lambda item: _split_order(item[0]))) for config, splits in found.items()
-    }
-
-
 def image_format(data: bytes) -> str:
     """The image format of encoded bytes as Pillow names it (``JPEG``, ``PNG``), or ``unreadable``."""
     try:
@@ -129,59 +98,18 @@ def image_format(data: bytes) -> str:
         return "unreadable"
 
 
-def _read_split(shards: list[Path]) -> pd.DataFrame:
+def split_frame(dataset: datasets.Dataset) -> pd.DataFrame:
     """The metadata columns of one split, with the image format read from the embedded bytes."""
-    frames, formats = [], []
-    for shard in shards:
-        parquet = pq.ParquetFile(shard)
-        columns = [name for name in (*_STAT_COLUMNS, "fold") if name in parquet.schema_arrow.names]
-        frames.append(parquet.read(columns=columns).to_pandas())
-        for batch in parquet.iter_batches(columns=["image"], batch_size=32):
-            formats.extend(image_format(data) for data in batch.column("image").field("bytes").to_pylist())
-    frame = pd.concat(frames, ignore_index=True)
-    frame["format"] = formats
+    columns = [name for name in (*_STAT_COLUMNS, "fold") if name in dataset.column_names]
+    frame = dataset.select_columns(columns).to_pandas()
+    images = dataset.select_columns(["image"]).cast_column("image", datasets.Image(decode=False))
+    frame["format"] = [image_format(image["bytes"]) for batch in images.iter(batch_size=32) for image in batch["image"]]
     return frame
-
-
-def _split_info(name: str, shards: list[Path]) -> tuple[SplitInfo, int]:
-    """The split's ``SplitInfo`` (rows, uncompressed bytes) and the size of its files."""
-    rows = num_bytes = 0
-    for shard in shards:
-        metadata = pq.ParquetFile(shard).metadata
-        rows += metadata.num_rows
-        num_bytes += sum(metadata.row_group(index).total_byte_size for index in range(metadata.num_row_groups))
-    return SplitInfo(name=name, num_bytes=num_bytes, num_examples=rows), sum(shard.stat().st_size for shard in shards)
-
-
-def dataset_infos(export_dir: Path) -> DatasetInfosDict:
-    """Features and split sizes of every config, read from the shards (features from their schema)."""
-    infos = {}
-    for config, splits in shard_files(export_dir).items():
-        first = next(iter(splits.values()))[0]
-        features = datasets.Features.from_arrow_schema(pq.read_schema(first))
-        info = DatasetInfo(config_name=config, features=features, splits=SplitDict(), download_size=0, dataset_size=0)
-        for split, shards in splits.items():
-            split_info, file_bytes = _split_info(split, shards)
-            info.splits.add(split_info)
-            info.download_size += file_bytes
-            info.dataset_size += split_info.num_bytes
-        infos[config] = info
-    return DatasetInfosDict(infos)
-
-
-def metadata_configs(export_dir: Path) -> MetadataConfigs:
-    """The card's ``configs``: one ``data_files`` pattern per split of every config."""
-    from .export import split_pattern
-
-    configs = {}
-    for config, splits in shard_files(export_dir).items():
-        configs[config] = {"data_files": [{"split": split, "path": split_pattern(config, split)} for split in splits]}
-    return MetadataConfigs(configs)
 
 
 @dataclass
 class CardStats:
-    """Everything the card computes from an export: the rows of each config and the audit report."""
+    """Everything the card computes from the exported builds: the rows of each config and the audit report."""
 
     splits: dict[str, pd.DataFrame]
     full: pd.DataFrame
@@ -190,17 +118,14 @@ class CardStats:
     version: str = DATASET_VERSION
 
 
-def collect_stats(export_dir: str | os.PathLike[str]) -> CardStats:
-    """Read an export folder and return what the card shows."""
-    root = Path(export_dir)
-    shards = shard_files(root)
-    if set(shards) != {"default", "full"}:
-        raise DatasetError(f"{root} must hold the configs default and full; found {sorted(shards)}")
-    splits = {split: _read_split(files) for split, files in shards["default"].items()}
-    full = _read_split(shards["full"]["train"])
-    report = Report.from_dict(json.loads((root / REPORT_FILENAME).read_text(encoding="utf-8")))
-    manifest = hashlib.sha256((root / MANIFEST_FILENAME).read_bytes()).hexdigest()
-    return CardStats(splits=splits, full=full, report=report, manifest_sha256=manifest)
+def collect_stats(default: datasets.DatasetDict, full: datasets.Dataset, report: Report, manifest: bytes) -> CardStats:
+    """What the card shows, from the ``default`` splits, the ``full`` split, the audit report and the manifest."""
+    return CardStats(
+        splits={split: split_frame(dataset) for split, dataset in default.items()},
+        full=split_frame(full),
+        report=report,
+        manifest_sha256=hashlib.sha256(manifest).hexdigest(),
+    )
 
 
 def _number(value: float) -> str:
@@ -331,6 +256,24 @@ def version_history() -> str:
     )
 
 
+def load_example(repo_id: str | None, version: str) -> str:
+    """The card's loading example: the Hub repository pinned to the version tag, or this folder when none is known."""
+    if repo_id is None:
+        return (
+            'ds = load_dataset("path/to/this/folder")            # train / validation / test\n'
+            'full = load_dataset("path/to/this/folder", "full")  # one split with `fold`'
+        )
+    return (
+        f'ds = load_dataset("{repo_id}", revision="v{version}")           # train / validation / test\n'
+        f'full = load_dataset("{repo_id}", "full", revision="v{version}")  # one split with `fold`'
+    )
+
+
+def names_repository(card: str, repo_id: str) -> bool:
+    """Whether a rendered card's loading example names the Hub repository ``repo_id``."""
+    return f'load_dataset("{repo_id}",' in card
+
+
 def card_values(
     stats: CardStats, shortcuts: ShortcutReport | None = None, repo_id: str | None = None
 ) -> dict[str, str]:
@@ -348,7 +291,7 @@ def card_values(
     folds = {str(fold): full[full["fold"] == fold] for fold in sorted(full["fold"].unique())}
     return {
         "version": stats.version,
-        "repo_id": repo_id or PLACEHOLDER_REPO_ID,
+        "load_example": load_example(repo_id, stats.version),
         "synthetic_banner": synthetic,
         "n_images": str(len(full)),
         "n_negative": str(len(negatives)),
@@ -380,47 +323,50 @@ def card_values(
     }
 
 
-def card_metadata(template: DatasetCard, export_dir: Path, n_images: int) -> DatasetCardData:
-    """The card's YAML: the source's fields plus ``size_categories``, ``configs`` and ``dataset_info``."""
-    data = template.data
-    data.size_categories = [size_category(n_images)]
-    MetadataConfigs(metadata_configs(export_dir)).to_dataset_card_data(data)
-    dataset_infos(export_dir).to_dataset_card_data(data)
-    return data
-
-
 def render_card(
-    export_dir: str | os.PathLike[str],
+    stats: CardStats,
+    configs: MetadataConfigs,
+    infos: DatasetInfosDict,
+    *,
+    template: str,
     shortcuts: ShortcutReport | None = None,
-    template: str | None = None,
     repo_id: str | None = None,
 ) -> str:
-    """The dataset card of an export folder: ``dataset_card.md`` with its numbers computed from the folder.
+    """The dataset card: ``template`` with its numbers from ``stats``, and YAML for ``configs`` and ``infos``.
 
-    ``shortcuts`` is a :class:`~covid_ct_scan_images.shortcuts.ShortcutReport` of the same data, or
-    ``None`` for a card that says the shortcut probes were not computed. ``repo_id`` is the Hub
-    repository the loading example names (default ``NAME/covid_ct_scan_images``).
+    The YAML keeps the template's fields and adds ``size_categories``, ``configs``, ``dataset_info`` (written
+    by the ``datasets`` metadata classes themselves) and ``version``. ``shortcuts`` is a report of the same data,
+    or ``None`` for a card that says the probes were not computed; ``repo_id`` is the Hub repository the loading
+    example names (``None``: the example loads the folder).
     """
-    root = Path(export_dir)
-    source = DatasetCard(template if template is not None else load_template())
-    stats = collect_stats(root)
+    source = DatasetCard(template)
     try:
         text = string.Template(source.text).substitute(card_values(stats, shortcuts, repo_id))
     except (KeyError, ValueError) as error:
-        raise DatasetError(f"the dataset card source has a placeholder the renderer does not know: {error}") from error
-    data = card_metadata(source, root, len(stats.full))
+        raise UsageError(f"the dataset card source has a placeholder the renderer does not know: {error}") from error
+    data = source.data
+    data.size_categories = [size_category(len(stats.full))]
+    configs.to_dataset_card_data(data)
+    infos.to_dataset_card_data(data)
+    data.version = stats.version
     return f"---\n{data.to_yaml()}\n---\n{text.lstrip()}"
+
+
+def card_version(card_path: str | os.PathLike[str]) -> str | None:
+    """The dataset version a rendered card states in its YAML (``None`` when it states none)."""
+    version = DatasetCard.load(Path(card_path)).data.get("version")
+    return None if version is None else str(version)
 
 
 __all__ = [
     "TEMPLATE_PATHS",
-    "VERSION_HISTORY",
     "CardStats",
     "card_values",
+    "card_version",
     "collect_stats",
-    "dataset_infos",
+    "load_example",
     "load_template",
-    "metadata_configs",
+    "names_repository",
     "render_card",
     "size_category",
 ]

@@ -1,25 +1,23 @@
 """Publish an export folder to the Hugging Face Hub: one commit, a version tag, private by default.
 
 :func:`plan_upload` turns an export folder (see :mod:`covid_ct_scan_images.export`) into the upload: one
-``CommitOperationAdd`` per file, the commit message naming the dataset version, the tag ``v<VERSION>``.
-:func:`push_dataset` exports first when given a raw download, then creates the dataset repository
-(**private** unless ``public``), compares the folder with the files already on the Hub (SHA-256 for LFS
-files, the git blob id for the others) and commits only when something differs, so pushing identical
-content again makes no commit. It refuses to write into a repository holding files that an export never
-contains, and to move an existing version tag to different content. Every error the Hub returns becomes
-one :class:`~covid_ct_scan_images.errors.DatasetError` with a plain message; the token is read by
-``huggingface_hub`` (``HF_TOKEN``, ``hf auth login``) and never printed or stored by this module.
+``CommitOperationAdd`` per file, the commit message naming the dataset version (the ``version`` of the card's
+YAML), the tag ``v<VERSION>``. :func:`push_dataset` exports first when given a raw download, then creates the
+dataset repository (**private** unless ``public``) and commits with ``HfApi.create_commit``, which leaves out
+unchanged files and makes no empty commit. It refuses to write into a repository holding files that an export
+never contains, and never moves an existing version tag: while that tag exists, the upload goes to a pull request
+(``create_pr``), so changed content reaches neither ``main`` nor the tag. Every error the Hub returns becomes one
+:class:`~covid_ct_scan_images.errors.DatasetError` with a plain message; the token is read by ``huggingface_hub``
+(``HF_TOKEN``, ``hf auth login``) and never printed or stored by this module.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
-import re
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import huggingface_hub.errors
@@ -33,9 +31,11 @@ from huggingface_hub.errors import (
 )
 from huggingface_hub.utils import validate_repo_id
 
-from .builder import DATASET_NAME, DATASET_VERSION
+from .builder import DATASET_NAME
+from .card import card_version, names_repository
 from .errors import DatasetError, UsageError
 from .export import CARD_FILENAME, EXPORT_ENTRIES, export_dataset, export_files, is_export_folder
+from .versions import DATASET_VERSION
 
 #: Files the Hub creates itself and an export may find in a repository it owns.
 HUB_OWN_FILES = frozenset({".gitattributes"})
@@ -49,17 +49,10 @@ _TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
     TimeoutError,
 )
 
-_TITLE_VERSION = re.compile(r"^# .*, version (\S+)\s*$", re.MULTILINE)
-
 NO_TOKEN_MESSAGE = (
     "no Hugging Face token found. Log in with `hf auth login`, or set the environment variable HF_TOKEN "
     "to a token with write access (https://huggingface.co/settings/tokens)."
 )
-
-
-def default_tag(version: str = DATASET_VERSION) -> str:
-    """The tag a push puts on its commit: ``v`` and the dataset version."""
-    return f"v{version}"
 
 
 def commit_message(version: str) -> str:
@@ -67,34 +60,11 @@ def commit_message(version: str) -> str:
     return f"Upload {DATASET_NAME} dataset version {version}"
 
 
-def export_version(folder: Path) -> str:
-    """The dataset version an export folder was written for, from its card's title."""
-    match = _TITLE_VERSION.search((folder / CARD_FILENAME).read_text(encoding="utf-8"))
-    if match is None:
-        raise DatasetError(f"{folder / CARD_FILENAME} does not name a dataset version; export the folder again.")
-    return match.group(1)
-
-
-def git_blob_id(path: Path) -> str:
-    """The git object id of a file (what the Hub lists as ``blob_id`` for files not stored with LFS)."""
-    data = path.read_bytes()
-    return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
-
-
-def file_sha256(path: Path) -> str:
-    """SHA-256 of a file (what the Hub lists for LFS files)."""
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for chunk in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 @dataclass
 class UploadPlan:
     """What a push sends: the files, the commit message, the tag, and whether the repository is private."""
 
-    repo_id: str
+    repo_id: str | None
     folder: Path
     files: list[str]
     commit_message: str
@@ -102,16 +72,16 @@ class UploadPlan:
     private: bool
     version: str
 
-    def operations(self, paths: list[str] | None = None) -> list[CommitOperationAdd]:
-        """One ``CommitOperationAdd`` per file (all files, or those in ``paths``)."""
-        chosen = self.files if paths is None else [name for name in self.files if name in set(paths)]
-        return [CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(self.folder / name)) for name in chosen]
+    def operations(self) -> list[CommitOperationAdd]:
+        """One ``CommitOperationAdd`` per file."""
+        return [CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(self.folder / name)) for name in self.files]
 
     def describe(self) -> str:
         """A human summary of the upload (the ``--dry-run`` output)."""
         total = sum((self.folder / name).stat().st_size for name in self.files)
+        target = self.repo_id or "none given (pass --repo-id NAMESPACE/NAME to upload)"
         lines = [
-            f"repository: {self.repo_id} (dataset, {'private' if self.private else 'PUBLIC'})",
+            f"repository: {target} (dataset, {'private' if self.private else 'PUBLIC'})",
             f"commit message: {self.commit_message}",
             f"tag: {self.tag}",
             f"{len(self.files)} file(s), {total / 1e6:.1f} MB:",
@@ -132,19 +102,28 @@ def check_repo_id(repo_id: str) -> str:
 
 
 def plan_upload(
-    folder: str | os.PathLike[str], repo_id: str, public: bool = False, tag: str | None = None
+    folder: str | os.PathLike[str], repo_id: str | None, public: bool = False, tag: str | None = None
 ) -> UploadPlan:
-    """The upload of an export folder to ``repo_id`` (nothing is contacted)."""
+    """The upload of an export folder to ``repo_id`` (``None``: only to describe it; nothing is contacted)."""
     root = Path(folder)
     if not is_export_folder(root):
         raise UsageError(f"{root} is not an export folder (README.md and data/*.parquet); run `covid-ct export` first.")
-    version = export_version(root)
+    version = card_version(root / CARD_FILENAME)
+    if version is None:
+        raise UsageError(f"{root / CARD_FILENAME} states no dataset version; export the folder again.")
+    if repo_id is not None:
+        check_repo_id(repo_id)
+        if not names_repository((root / CARD_FILENAME).read_text(encoding="utf-8"), repo_id):
+            raise UsageError(
+                f"the card in {root} was exported for another repository or none, so its loading example would not "
+                f"name {repo_id}; run `covid-ct export PATH {root} --overwrite --repo-id {repo_id}` first."
+            )
     return UploadPlan(
-        repo_id=check_repo_id(repo_id),
+        repo_id=repo_id,
         folder=root,
         files=export_files(root),
         commit_message=commit_message(version),
-        tag=tag or default_tag(version),
+        tag=tag or f"v{version}",
         private=not public,
         version=version,
     )
@@ -190,45 +169,14 @@ def hub_errors(repo_id: str, endpoint: str) -> Iterator[None]:
 
 
 @dataclass
-class RemoteFile:
-    """A file already in the repository: its path and how the Hub identifies its content."""
-
-    path: str
-    blob_id: str
-    sha256: str | None
-
-    def same_as(self, local: Path) -> bool:
-        """Whether ``local`` has the same content (SHA-256 for LFS files, git blob id otherwise)."""
-        return self.sha256 == file_sha256(local) if self.sha256 else self.blob_id == git_blob_id(local)
-
-
-def remote_files(api: HfApi, repo_id: str) -> dict[str, RemoteFile]:
-    """The files of the repository's main branch (empty for a new repository)."""
-    files = {}
-    for entry in api.list_repo_tree(repo_id, recursive=True, repo_type=REPO_TYPE):
-        if hasattr(entry, "blob_id"):
-            lfs = getattr(entry, "lfs", None)
-            files[entry.path] = RemoteFile(entry.path, entry.blob_id, lfs.sha256 if lfs else None)
-    return files
-
-
-def foreign_files(remote: dict[str, RemoteFile]) -> list[str]:
-    """Repository files that no export writes (their presence means the repository holds something else)."""
-    return sorted(path for path in remote if path not in HUB_OWN_FILES and path.split("/", 1)[0] not in EXPORT_ENTRIES)
-
-
-@dataclass
 class PushResult:
-    """What a push did: the plan, the commit (``None`` when nothing changed), the files sent and removed."""
+    """What a push did: the plan, the commit (``None`` when nothing changed), whether it tagged it."""
 
     plan: UploadPlan
     dry_run: bool = False
     commit: str | None = None
-    uploaded: list[str] = field(default_factory=list)
-    deleted: list[str] = field(default_factory=list)
     tagged: bool = False
     private: bool | None = None
-    url: str = ""
 
     def summary(self) -> str:
         """What happened, in a few lines (never the token)."""
@@ -238,11 +186,7 @@ class PushResult:
         if self.commit is None:
             lines = [f"{plan.repo_id} already holds exactly this export: no commit made."]
         else:
-            lines = [
-                f"committed {len(self.uploaded)} changed file(s)"
-                + (f" and removed {len(self.deleted)}" if self.deleted else "")
-                + f" to {plan.repo_id}: {plan.commit_message!r} ({self.commit[:12]})"
-            ]
+            lines = [f"committed the export to {plan.repo_id}: {plan.commit_message!r} ({self.commit[:12]})"]
         lines.append(f"tag {plan.tag}: " + ("created" if self.tagged else "already present"))
         if self.private is not None:
             lines.append("visibility: " + ("private" if self.private else "PUBLIC"))
@@ -251,50 +195,56 @@ class PushResult:
 
 
 def upload(plan: UploadPlan, api: HfApi) -> PushResult:
-    """Create the repository if needed and commit what differs from it; tag the result. Errors: raw Hub ones."""
-    repo_url = api.create_repo(plan.repo_id, repo_type=REPO_TYPE, private=plan.private, exist_ok=True)
-    remote = remote_files(api, plan.repo_id)
-    foreign = foreign_files(remote)
+    """Create the repository if needed, commit the export and tag it. Errors: raw Hub ones."""
+    repo_id = check_repo_id(plan.repo_id or "")
+    api.create_repo(repo_id, repo_type=REPO_TYPE, private=plan.private, exist_ok=True)
+    remote = [path for path in api.list_repo_files(repo_id, repo_type=REPO_TYPE) if path not in HUB_OWN_FILES]
+    foreign = sorted(path for path in remote if path.split("/", 1)[0] not in EXPORT_ENTRIES)
     if foreign:
         shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
         raise DatasetError(
-            f"{plan.repo_id} already exists with other content ({shown}); it is left untouched. "
+            f"{repo_id} already exists with other content ({shown}); it is left untouched. "
             "Choose another --repo-id, or empty that repository first."
         )
-    changed = [name for name in plan.files if name not in remote or not remote[name].same_as(plan.folder / name)]
-    stale = sorted(path for path in remote if path not in HUB_OWN_FILES and path not in plan.files)
-    tags = {ref.name: ref.target_commit for ref in api.list_repo_refs(plan.repo_id, repo_type=REPO_TYPE).tags}
-    if plan.tag in tags and (changed or stale):
+    stale = [CommitOperationDelete(path_in_repo=path) for path in remote if path not in plan.files]
+    tags = {ref.name: ref.target_commit for ref in api.list_repo_refs(repo_id, repo_type=REPO_TYPE).tags}
+    head = api.repo_info(repo_id, repo_type=REPO_TYPE).sha
+    info = api.create_commit(
+        repo_id,
+        operations=plan.operations() + stale,
+        commit_message=plan.commit_message,
+        commit_description=f"Exported by {DATASET_NAME}; tag {plan.tag}.",
+        repo_type=REPO_TYPE,
+        create_pr=plan.tag in tags,
+    )
+    if plan.tag in tags and info.oid != tags[plan.tag]:
         raise DatasetError(
-            f"tag {plan.tag} already marks different content in {plan.repo_id}; a changed dataset needs a new "
-            "version (bump DATASET_VERSION and add it to the version history), or pass another --revision-tag."
+            f"tag {plan.tag} already marks different content in {repo_id}; main and the tag are left as they were"
+            + (f" (this export went to the pull request {info.pr_url} instead). " if info.pr_url else ". ")
+            + "A changed dataset needs a new version (a new entry in covid_ct_scan_images/versions.py), or pass "
+            "another --revision-tag."
         )
-    result = PushResult(plan=plan, url=str(repo_url))
-    if changed or stale:
-        operations = plan.operations(changed) + [CommitOperationDelete(path_in_repo=path) for path in stale]
-        info = api.create_commit(
-            plan.repo_id,
-            operations=operations,
-            commit_message=plan.commit_message,
-            commit_description=f"Exported by {DATASET_NAME}; tag {plan.tag}.",
-            repo_type=REPO_TYPE,
-        )
-        result.commit, result.uploaded, result.deleted = info.oid, changed, stale
-        revision = info.oid
-    else:
-        revision = api.repo_info(plan.repo_id, repo_type=REPO_TYPE).sha
+    result = PushResult(plan=plan, commit=None if info.oid == head else info.oid)
     if plan.tag not in tags:
-        api.create_tag(
-            plan.repo_id, tag=plan.tag, tag_message=plan.commit_message, revision=revision, repo_type=REPO_TYPE
-        )
+        api.create_tag(repo_id, tag=plan.tag, tag_message=plan.commit_message, revision=info.oid, repo_type=REPO_TYPE)
         result.tagged = True
-    result.private = getattr(api.repo_info(plan.repo_id, repo_type=REPO_TYPE), "private", None)
+    result.private = getattr(api.repo_info(repo_id, repo_type=REPO_TYPE), "private", None)
     return result
+
+
+def _client(token: str | None, endpoint: str | None) -> HfApi:
+    try:
+        token = token or get_token()
+    except OIDCError as error:
+        raise DatasetError(f"could not get a Hugging Face token by OIDC exchange: {error}") from error
+    if not token:
+        raise DatasetError(NO_TOKEN_MESSAGE)
+    return HfApi(endpoint=endpoint, token=token, library_name=DATASET_NAME, library_version=DATASET_VERSION)
 
 
 def push_dataset(
     path: str | os.PathLike[str] | None,
-    repo_id: str,
+    repo_id: str | None,
     *,
     public: bool = False,
     dry_run: bool = False,
@@ -307,34 +257,26 @@ def push_dataset(
     """Push an export folder, or a raw download exported on the fly, to the dataset repository ``repo_id``.
 
     The repository is created private unless ``public``. ``dry_run`` only plans (and exports, for a raw
-    download) and contacts nothing. ``token`` defaults to ``huggingface_hub``'s (``HF_TOKEN``, then the
-    ``hf auth login`` file); ``endpoint`` is the Hub's address (default ``HF_ENDPOINT``, else huggingface.co).
-    ``api`` replaces the ``HfApi`` client (tests). ``export_options`` go to
-    :func:`~covid_ct_scan_images.export.export_dataset` when ``path`` is a raw download.
+    download) and contacts nothing; it is the only mode that works without ``repo_id``. ``token`` defaults
+    to ``huggingface_hub``'s (``HF_TOKEN``, then the ``hf auth login`` file); ``endpoint`` is the Hub's
+    address (default ``HF_ENDPOINT``, else huggingface.co). ``api`` replaces the ``HfApi`` client (tests).
+    ``export_options`` go to :func:`~covid_ct_scan_images.export.export_dataset` when ``path`` is a raw download.
     """
-    check_repo_id(repo_id)
+    if repo_id is None and not dry_run:
+        raise UsageError("--repo-id NAMESPACE/NAME is needed to upload (only --dry-run works without it).")
+    if repo_id is not None:
+        check_repo_id(repo_id)
     source = Path(path) if path is not None else None
-    with contextlib.ExitStack() as stack:
-        if source is not None and source.is_dir() and is_export_folder(source):
-            folder = source
-        else:
-            staging = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="covid-ct-push-")))
-            folder = export_dataset(path, staging / "export", repo_id=repo_id, **export_options).out_dir
+    with tempfile.TemporaryDirectory(prefix="covid-ct-push-") as staging:
+        folder = source
+        if folder is None or not (folder.is_dir() and is_export_folder(folder)):
+            folder = export_dataset(path, Path(staging) / "export", repo_id=repo_id, **export_options).out_dir
         plan = plan_upload(folder, repo_id, public=public, tag=tag)
         if dry_run:
             return PushResult(plan=plan, dry_run=True)
-        client = api
-        if client is None:
-            try:
-                token = token or get_token()
-            except OIDCError as error:
-                raise DatasetError(f"could not get a Hugging Face token by OIDC exchange: {error}") from error
-            if not token:
-                raise DatasetError(NO_TOKEN_MESSAGE)
-            client = HfApi(endpoint=endpoint, token=token, library_name=DATASET_NAME, library_version=DATASET_VERSION)
-        with hub_errors(repo_id, getattr(client, "endpoint", "the Hub")):
+        client = api or _client(token, endpoint)
+        with hub_errors(plan.repo_id or "", getattr(client, "endpoint", "the Hub")):
             return upload(plan, client)
-    raise AssertionError("unreachable")  # pragma: no cover (for type checkers: ExitStack may swallow)
 
 
 __all__ = [
@@ -343,7 +285,6 @@ __all__ = [
     "UploadPlan",
     "check_repo_id",
     "commit_message",
-    "default_tag",
     "hub_errors",
     "plan_upload",
     "push_dataset",

@@ -65,3 +65,24 @@ def writable_real_root(real_sample: Path, tmp_path: Path) -> Path:
         for name in names:
             os.chmod(os.path.join(folder, name), 0o644)
     return root
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path):
+    """A factory of tiny real file systems (tmpfs of ``size`` bytes), to fill a disk for real; skipped without mount."""
+    import subprocess
+
+    mounted: list[Path] = []
+
+    def make(size: int) -> Path:
+        folder = tmp_path / f"small-disk-{len(mounted)}"
+        folder.mkdir()
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True)
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a small tmpfs here (needs root): {done.stderr.decode().strip()}")
+        mounted.append(folder)
+        return folder
+
+    yield make
+    for folder in mounted:
+        subprocess.run(["umount", str(folder)], check=False)

@@ -15,6 +15,9 @@ from covid_ct_scan_images.synthetic import make_synthetic_download
 #: Bootstrap resamples for the shortcut probes in tests (enough for intervals, fast).
 TEST_BOOTSTRAP = 20
 
+#: The Hub repository the shared export is made for (its card's loading example names it).
+TEST_REPO = "someone/covid_ct_scan_images"
+
 
 def make_messy_download(parent: Path) -> Path:
     """A synthetic download (20 negatives, 8 positives) plus one byte-identical copy and one broken file."""
@@ -40,7 +43,9 @@ def download_of(export: ExportResult) -> Path:
 
 @pytest.fixture(scope="session")
 def messy_export(tmp_path_factory: pytest.TempPathFactory) -> ExportResult:
-    """The messy synthetic download exported with the shortcut probes computed."""
+    """The messy synthetic download exported for ``TEST_REPO`` with the shortcut probes computed."""
     base = tmp_path_factory.mktemp("messy-export")
     root = make_messy_download(base / "download")
-    return export_dataset(root, base / "export", cache_dir=base / "hf-cache", n_bootstrap=TEST_BOOTSTRAP)
+    return export_dataset(
+        root, base / "export", cache_dir=base / "hf-cache", n_bootstrap=TEST_BOOTSTRAP, repo_id=TEST_REPO
+    )

@@ -13,13 +13,13 @@ import datasets
 import pytest
 from datasets.info import DatasetInfosDict
 from datasets.utils.metadata import MetadataConfigs
-from export_support import messy_export  # noqa: F401 (session fixture)
+from export_support import cache_of, download_of, messy_export  # noqa: F401 (session fixture)
 from huggingface_hub import DatasetCard
 from PIL import Image
 
 from covid_ct_scan_images.builder import DATASET_VERSION
-from covid_ct_scan_images.card import TEMPLATE_PATHS, VERSION_HISTORY, load_template, render_card
-from covid_ct_scan_images.errors import DatasetError
+from covid_ct_scan_images.card import TEMPLATE_PATHS, card_version, load_template
+from covid_ct_scan_images.errors import UsageError
 from covid_ct_scan_images.export import ExportResult, export_dataset
 from covid_ct_scan_images.reference import reference_entries
 from covid_ct_scan_images.shortcuts import format_table, from_json, interpretation
@@ -139,6 +139,7 @@ def check_card_numbers(export: ExportResult, card: str) -> None:
     manifest = hashlib.sha256((export.out_dir / "splits_manifest.csv").read_bytes()).hexdigest()
     assert f"SHA-256 `{manifest}`" in card
     assert f"version {DATASET_VERSION}" in card.splitlines()[card.splitlines().index("---", 1) + 1]
+    assert DatasetCard(card).data.version == DATASET_VERSION == card_version(export.out_dir / "README.md")
 
     # YAML: dataset_info and configs
     parsed = DatasetCard(card)
@@ -221,6 +222,7 @@ def test_card_of_the_real_sample(real_sample: Path, tmp_path: Path) -> None:
     assert "SYNTHETIC" not in card
     assert "**Shortcut probes: not computed for this export**" in card
     assert "| probe |" not in card
+    assert 'load_dataset("path/to/this/folder")' in card and "NAME/" not in card
 
 
 def test_shortcut_table_and_sentence_come_from_the_run(messy_export: ExportResult) -> None:  # noqa: F811
@@ -253,8 +255,7 @@ def test_template_holds_no_hand_typed_data_numbers() -> None:
     assert numbers <= allowed, f"numbers typed into dataset_card.md: {sorted(numbers - allowed)}"
 
 
-def test_version_history_lists_the_current_version() -> None:
-    assert VERSION_HISTORY[0][0] == DATASET_VERSION
+def test_template_is_found_in_the_source_tree() -> None:
     assert TEMPLATE_PATHS[0].name == "dataset_card.md" and TEMPLATE_PATHS[0].is_file()
 
 
@@ -262,9 +263,18 @@ def test_unknown_placeholder_and_missing_template_are_clear_errors(
     messy_export: ExportResult,  # noqa: F811
     tmp_path: Path,
 ) -> None:
-    with pytest.raises(DatasetError, match="placeholder"):
-        render_card(messy_export.out_dir, template="---\npretty_name: x\n---\n# x ${no_such_value}\n")
-    with pytest.raises(DatasetError, match=re.escape("dataset_card.md")):
+    template = tmp_path / "card.md"
+    template.write_text("---\npretty_name: x\n---\n# x ${no_such_value}\n", encoding="utf-8")
+    with pytest.raises(UsageError, match="placeholder"):
+        export_dataset(
+            download_of(messy_export),
+            tmp_path / "out",
+            cache_dir=cache_of(messy_export),
+            compute_shortcuts=False,
+            card_template=template,
+        )
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(UsageError, match=re.escape("dataset_card.md")):
         load_template(tmp_path / "missing.md")
 
 

@@ -13,7 +13,7 @@ import datasets
 import pyarrow.parquet as pq
 import pytest
 from bad_inputs import run_cli
-from export_support import TEST_BOOTSTRAP, cache_of, download_of, messy_export  # noqa: F401 (session fixture)
+from export_support import TEST_BOOTSTRAP, TEST_REPO, cache_of, download_of, messy_export  # noqa: F401 (session fixture)
 from plain_load import summarise
 
 from covid_ct_scan_images.errors import DatasetError, UsageError
@@ -116,7 +116,7 @@ def test_export_is_byte_reproducible_and_overwrite_rules(messy_export: ExportRes
     """The same input gives the same bytes (so a re-push is a no-op); only an earlier export is overwritten."""
     root, cache = download_of(messy_export), cache_of(messy_export)
     shortcuts = messy_export.out_dir / "shortcut_probes.json"
-    again = export_dataset(root, tmp_path / "again", cache_dir=cache, shortcuts_json=shortcuts)
+    again = export_dataset(root, tmp_path / "again", cache_dir=cache, shortcuts_json=shortcuts, repo_id=TEST_REPO)
     assert all(build.reused for build in again.builds.values())
     assert again.files == messy_export.files
     for name in again.files:
@@ -151,7 +151,7 @@ def test_cli_export(messy_export: ExportResult, tmp_path: Path, capsys: pytest.C
     root, cache = download_of(messy_export), cache_of(messy_export)
     shortcuts = messy_export.out_dir / "shortcut_probes.json"
     code, out, _ = run_cli(
-        capsys, "export", root, tmp_path / "out", "--cache-dir", cache, "--shortcuts-json", shortcuts
+        capsys, "export", root, tmp_path / "out", "--cache-dir", cache, "--shortcuts-json", shortcuts, "--quiet"
     )
     assert code == 0
     assert "SYNTHETIC" in out
@@ -166,7 +166,9 @@ def test_large_splits_are_sharded(messy_export: ExportResult, tmp_path: Path) ->
     """A split larger than the shard size is cut into `split-0000i-of-0000n` shards that still load as one split."""
     root, cache = download_of(messy_export), cache_of(messy_export)
     shortcuts = messy_export.out_dir / "shortcut_probes.json"
-    export = export_dataset(root, tmp_path / "out", cache_dir=cache, shortcuts_json=shortcuts, max_shard_size=40_000)
+    export = export_dataset(
+        root, tmp_path / "out", cache_dir=cache, shortcuts_json=shortcuts, max_shard_bytes=40_000, repo_id=TEST_REPO
+    )
     shards = [name for name in export.files if name.startswith("data/full/")]
     assert len(shards) > 1
     assert shards == [f"data/full/train-{index:05d}-of-{len(shards):05d}.parquet" for index in range(len(shards))]

@@ -21,21 +21,25 @@ from types import SimpleNamespace
 
 import pytest
 from bad_inputs import run_cli
-from export_support import cache_of, download_of, messy_export  # noqa: F401 (session fixture)
+from export_support import TEST_REPO, cache_of, download_of, messy_export  # noqa: F401 (session fixture)
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, constants
-from huggingface_hub.hf_api import GitRefInfo, GitRefs, RepoFile
+from huggingface_hub.hf_api import GitRefInfo, GitRefs
 
 from covid_ct_scan_images.builder import DATASET_VERSION
 from covid_ct_scan_images.errors import DatasetError, UsageError
 from covid_ct_scan_images.export import ExportResult
 from covid_ct_scan_images.hub import NO_TOKEN_MESSAGE, plan_upload, push_dataset
 
-REPO = "someone/covid_ct_scan_images"
+REPO = TEST_REPO
 SECRET = "hf_notARealTokenButSecret1234567890"
 
 
 class FakeHub:
-    """An in-memory Hub with the ``HfApi`` methods a push calls; records every call."""
+    """An in-memory Hub with the ``HfApi`` methods a push calls; records every call.
+
+    ``create_commit`` behaves like the real one: unchanged files are left out, a commit with nothing left is not
+    made (the head is returned), and ``create_pr`` commits go to a pull request instead of ``main``.
+    """
 
     endpoint = "http://fake-hub.invalid"
 
@@ -44,6 +48,7 @@ class FakeHub:
         self.files.update(files or {})
         self.private: bool | None = None
         self.commits: list[SimpleNamespace] = []
+        self.pull_requests: list[SimpleNamespace] = []
         self.tags: dict[str, str] = {}
         self.calls: list[str] = []
 
@@ -58,34 +63,43 @@ class FakeHub:
             self.private = private
         return f"{self.endpoint}/datasets/{repo_id}"
 
-    def list_repo_tree(self, repo_id: str, *, recursive: bool, repo_type: str) -> Iterator[RepoFile]:
-        self.calls.append("list_repo_tree")
-        for path, data in sorted(self.files.items()):
-            blob = hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
-            lfs = None
-            if path.endswith(".parquet"):  # the Hub stores these with LFS: the tree gives their SHA-256
-                lfs = {"size": len(data), "oid": hashlib.sha256(data).hexdigest(), "pointerSize": 130}
-                blob = hashlib.sha1(b"pointer of " + data, usedforsecurity=False).hexdigest()
-            yield RepoFile(path=path, size=len(data), oid=blob, lfs=lfs)
+    def list_repo_files(self, repo_id: str, *, repo_type: str) -> list[str]:
+        self.calls.append("list_repo_files")
+        return sorted(self.files)
 
     def list_repo_refs(self, repo_id: str, *, repo_type: str) -> GitRefs:
         self.calls.append("list_repo_refs")
         tags = [GitRefInfo(name=name, ref=f"refs/tags/{name}", target_commit=oid) for name, oid in self.tags.items()]
         return GitRefs(branches=[], converts=[], tags=tags)
 
-    def create_commit(self, repo_id: str, *, operations, commit_message: str, commit_description: str, repo_type: str):
+    def create_commit(
+        self, repo_id: str, *, operations, commit_message: str, commit_description: str, repo_type: str, create_pr: bool
+    ):
         self.calls.append("create_commit")
-        for operation in operations:
+        changed = [
+            operation
+            for operation in operations
+            if not isinstance(operation, CommitOperationAdd)
+            or self.files.get(operation.path_in_repo) != Path(operation.path_or_fileobj).read_bytes()
+        ]
+        if not changed:
+            return SimpleNamespace(oid=self.head, pr_url=None)
+        number = len(self.commits) + len(self.pull_requests)
+        commit = SimpleNamespace(
+            oid=hashlib.sha1(f"{number}{commit_message}".encode(), usedforsecurity=False).hexdigest(),
+            message=commit_message,
+            paths=[operation.path_in_repo for operation in changed],
+            pr_url=f"{self.endpoint}/datasets/{repo_id}/discussions/{number}" if create_pr else None,
+        )
+        if create_pr:
+            self.pull_requests.append(commit)
+            return commit
+        for operation in changed:
             if isinstance(operation, CommitOperationAdd):
                 self.files[operation.path_in_repo] = Path(operation.path_or_fileobj).read_bytes()
             else:
                 assert isinstance(operation, CommitOperationDelete)
                 del self.files[operation.path_in_repo]
-        commit = SimpleNamespace(
-            oid=hashlib.sha1(f"{len(self.commits)}{commit_message}".encode(), usedforsecurity=False).hexdigest(),
-            message=commit_message,
-            paths=[operation.path_in_repo for operation in operations],
-        )
         self.commits.append(commit)
         return commit
 
@@ -167,12 +181,15 @@ def test_changed_content_needs_a_new_tag(messy_export: ExportResult, tmp_path: P
     changed = tmp_path / "changed"
     shutil.copytree(messy_export.out_dir, changed)
     (changed / "README.md").write_text((changed / "README.md").read_text(encoding="utf-8") + "\nA fix.\n")
-    with pytest.raises(DatasetError, match="already marks different content"):
+    with pytest.raises(DatasetError, match="already marks different content") as refused:
         push_dataset(changed, REPO, api=hub)
-    assert len(hub.commits) == 1
+    assert len(hub.commits) == 1, "main was changed although the version tag exists"
+    assert [pull.paths for pull in hub.pull_requests] == [["README.md"]]
+    assert hub.pull_requests[0].pr_url in str(refused.value)
 
     result = push_dataset(changed, REPO, api=hub, tag="v1.0.1")
-    assert result.uploaded == ["README.md"] and result.deleted == []
+    assert hub.commits[-1].paths == ["README.md"], "unchanged files were sent again"
+    assert result.commit == hub.commits[-1].oid
     assert hub.tags["v1.0.1"] == hub.commits[-1].oid != hub.tags[f"v{DATASET_VERSION}"]
 
 

@@ -45,21 +45,19 @@ def number_of_folds(full: datasets.Dataset) -> int:
 def published_version(dataset: str) -> str | None:
     """Dataset version named in the card of an exported folder or Hub dataset repository; None if unknown.
 
-    ``datasets.load_dataset`` reports 0.0.0 for Parquet repositories, so the version is read from the card title
-    that ``covid-ct export`` writes (a Hub id's card comes from the local cache when it is offline).
+    ``datasets.load_dataset`` reports 0.0.0 for Parquet repositories, so the version is read from the ``version``
+    key of the card's YAML that ``covid-ct export`` writes (a Hub id's card comes from the local cache when offline).
     """
-    from huggingface_hub import hf_hub_download
-
-    from covid_ct_scan_images.errors import DatasetError
-    from covid_ct_scan_images.hub import export_version
+    from huggingface_hub import DatasetCard, hf_hub_download
 
     try:
-        folder = Path(dataset)
-        if not folder.is_dir():
-            folder = Path(hf_hub_download(dataset, "README.md", repo_type="dataset")).parent
-        return export_version(folder)
-    except (OSError, ValueError, DatasetError):
+        card = Path(dataset) / "README.md"
+        if not Path(dataset).is_dir():
+            card = Path(hf_hub_download(dataset, "README.md", repo_type="dataset"))
+        version = DatasetCard.load(card).data.get("version")
+    except (OSError, ValueError):
         return None
+    return None if version is None else str(version)
 
 
 def dataset_provenance(data: datasets.DatasetDict, args: BaselineArguments) -> dict[str, Any]:

@@ -10,9 +10,11 @@ folder; ``--debug`` shows the traceback instead.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 #: Subcommand modules, in the order ``--help`` lists them.
 SUBCOMMANDS = ("prepare", "audit", "shortcuts", "demo", "export", "push")
@@ -35,6 +37,28 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def disk_full_cause(error: BaseException) -> OSError | None:
+    """The "no space left on device" error behind ``error`` (datasets wraps it in DatasetGenerationError), if any."""
+    while error is not None:
+        if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+            return error
+        error = error.__cause__ or error.__context__  # type: ignore[assignment]
+    return None
+
+
+def disk_full_message(error: OSError, data_path: str | None) -> str:
+    """One line: where the disk filled up, how much space a build needs, what to do."""
+    where = f" while writing {error.filename}" if error.filename else ""
+    need = ""
+    if data_path and Path(data_path).is_dir():
+        size = sum(path.stat().st_size for path in Path(data_path).rglob("*") if path.is_file())
+        need = f" (about the size of the download, {size / 1e6:,.0f} MB, per config)"
+    return (
+        f"no space left on device{where}: the Arrow cache needs room for the image bytes{need}; free some space "
+        "or pass --cache-dir on another disk. The incomplete build was removed."
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``covid-ct`` with ``argv`` and return its exit code."""
     from ..errors import DatasetError, UsageError
@@ -53,9 +77,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into `head` and the like: stop quietly
         sys.stderr.close()
         return 1
-    except OSError as error:  # e.g. an unwritable --cache-dir or output folder
-        if args.debug:
+    except Exception as error:  # e.g. an unwritable --cache-dir or output folder, a full disk
+        full = disk_full_cause(error)
+        if args.debug or (full is None and not isinstance(error, OSError)):
             raise
+        if full is not None:
+            message = disk_full_message(full, getattr(args, "path", None))
+            print(f"covid-ct {args.command}: error: {message}", file=sys.stderr)
+            return 1
+        assert isinstance(error, OSError)
         where = f"{error.filename}: " if error.filename else ""
         print(f"covid-ct {args.command}: error: {where}{error.strerror or error}", file=sys.stderr)
         return 1

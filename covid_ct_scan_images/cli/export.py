@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from ..export import export_dataset
 from .prepare import add_build_options, build_options
@@ -22,6 +23,7 @@ def add_export_options(parser: argparse.ArgumentParser) -> None:
         help="do not compute the shortcut probes; the card then says they were not computed",
     )
     parser.add_argument("--card-template", help="dataset card source (default: dataset_card.md of the repository)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars or notes on stderr")
     add_build_options(parser)
 
 
@@ -33,6 +35,8 @@ def export_options(args: argparse.Namespace) -> dict[str, object]:
         "shortcuts_json": args.shortcuts_json,
         "compute_shortcuts": not args.no_shortcuts,
         "card_template": args.card_template,
+        "progress": not args.quiet and sys.stderr.isatty(),
+        "note": None if args.quiet else lambda line: print(f"covid-ct {args.command}: {line}", file=sys.stderr),
         **build_options(args),
     }
 

@@ -24,7 +24,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="upload to the Hugging Face Hub (private by default): an export folder, or a raw download exported first",
     )
     parser.add_argument("path", nargs="?", help="export folder, or raw download (default $COVID_CT_DATA_DIR, ...)")
-    parser.add_argument("--repo-id", required=True, help="dataset repository, e.g. your-name/covid_ct_scan_images")
+    parser.add_argument(
+        "--repo-id", help="dataset repository, e.g. your-name/covid_ct_scan_images (needed except with --dry-run)"
+    )
     parser.add_argument("--public", action="store_true", help="create the repository public (default: private)")
     parser.add_argument("--dry-run", action="store_true", help="show what would be uploaded; contact nothing")
     parser.add_argument("--revision-tag", help="tag for the commit (default: v<dataset version>)")
