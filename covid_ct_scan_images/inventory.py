@@ -182,6 +182,8 @@ def _inspect(path: Path, base: dict, max_image_pixels: int, full_decode: bool) -
     """:func:`inspect_file` for the expected kinds of bad file; ``base`` holds the record's identity fields."""
     from PIL import Image, UnidentifiedImageError
 
+    from .imaging import plain_decode_caveat
+
     try:
         status = path.stat()
     except OSError as error:  # a dangling link, or a file removed while the folder was read
@@ -224,6 +226,9 @@ def _inspect(path: Path, base: dict, max_image_pixels: int, full_decode: bool) -
             # The hash always comes from the reduced decode, so near-duplicate links (and so the
             # splits) do not depend on --full-decode; the full decode is a separate integrity check.
             record["phash"] = perceptual_hash(image)
+            caveat = plain_decode_caveat(image)
+            if caveat is not None:
+                notes.append(caveat)
             if full_decode or not _ends_cleanly(data, image.format):
                 with Image.open(io.BytesIO(data)) as complete:
                     complete.load()
