@@ -1,4 +1,4 @@
-"""The name "covid_ct_scan_images" in datasets' name-based entry points: offline after the import, never stale without it."""
+"""The dataset name in datasets' name-based entry points: offline after the import, never stale without it."""
 
 from __future__ import annotations
 
