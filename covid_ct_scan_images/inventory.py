@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .layout import IMAGE_EXTENSIONS
+from .progress import progress
 
 if TYPE_CHECKING:  # Pillow is imported where images are opened, so `import covid_ct_scan_images` stays light
     from PIL import Image
@@ -269,7 +270,7 @@ def take_inventory(
         return inspect_file(item[0], root, item[1], max_image_pixels=max_image_pixels, full_decode=full_decode)
 
     with _pillow_pixel_limit(max_image_pixels), ThreadPoolExecutor(max_workers=workers or usable_cores()) as pool:
-        files = list(pool.map(inspect, paths))
+        files = list(progress(pool.map(inspect, paths), "checking images", total=len(paths), unit="file"))
     return Inventory(files=files, ignored=ignored, unlisted_folders=unlisted)
 
 

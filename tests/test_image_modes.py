@@ -71,9 +71,7 @@ def test_resized_config_scales_16_bit_and_composites_transparency_on_black(mixed
 def test_files_datasets_cannot_decode_exactly_are_noted_in_the_report(mixed_mode_root: Path, cache_dir: Path):
     prepared = prepare(mixed_mode_root, config="default", cache_dir=cache_dir)
     sixteen_bit, transparent = (path for path in sorted(mixed_mode_root.glob("*/*.png"))[:2])
-    notes = {
-        file: problem.message for problem in prepared.report.by_severity("note") for file in problem.files
-    }
+    notes = {file: problem.message for problem in prepared.report.by_severity("note") for file in problem.files}
     sixteen_bit_note = notes[sixteen_bit.relative_to(mixed_mode_root).as_posix()]
     transparent_note = notes[transparent.relative_to(mixed_mode_root).as_posix()]
     assert "I;16" in sixteen_bit_note and "clips" in sixteen_bit_note and "`resized`" in sixteen_bit_note
