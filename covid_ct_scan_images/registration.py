@@ -84,21 +84,25 @@ def register_with_datasets() -> None:
             + "; ".join(problems)
             + ". Use `covid_ct_scan_images.load_dataset(data_dir=...)` instead, or install datasets>=5.2,<6."
         )
-    factory = datasets_load.dataset_module_factory
-    if not getattr(factory, "_covid_ct_wrapped", False):
-        module_class = datasets_load.DatasetModule
-
-        @functools.wraps(factory)
-        def dataset_module_factory(path, *args, **kwargs):
-            if path != DATASET_NAME:
-                return factory(path, *args, **kwargs)
-            return module_class(
-                module_path=f"{__package__}.builder",
-                hash=DATASET_VERSION,
-                builder_kwargs={"dataset_name": DATASET_NAME},
-            )
-
-        dataset_module_factory._covid_ct_wrapped = True
-        factory = dataset_module_factory
+    wrapped = datasets_load.dataset_module_factory
+    if not getattr(wrapped, "_covid_ct_wrapped", False):
+        wrapped = _wrap(wrapped, datasets_load.DatasetModule)
     for holder in FACTORY_HOLDERS:
-        importlib.import_module(holder).dataset_module_factory = factory
+        importlib.import_module(holder).dataset_module_factory = wrapped
+
+
+def _wrap(factory, module_class):
+    """``factory`` answering our name with a ``module_class`` for :mod:`covid_ct_scan_images.builder`."""
+
+    @functools.wraps(factory)
+    def dataset_module_factory(path, *args, **kwargs):
+        if path != DATASET_NAME:
+            return factory(path, *args, **kwargs)
+        return module_class(
+            module_path=f"{__package__}.builder",
+            hash=DATASET_VERSION,
+            builder_kwargs={"dataset_name": DATASET_NAME},
+        )
+
+    dataset_module_factory._covid_ct_wrapped = True
+    return dataset_module_factory

@@ -76,3 +76,11 @@ def test_bare_name_without_the_import_fails_instead_of_returning_a_cached_build(
     assert result.returncode != 0, "a bare-name load must not succeed without the library"
     assert "Using the latest cached version" not in result.stderr
     assert f"ConnectionError: Couldn't reach '{DATASET_NAME}' on the Hub" in result.stderr
+
+
+def test_other_names_pass_through_to_datasets_unchanged(tmp_path: Path):
+    table = tmp_path / "table.csv"
+    table.write_text("a,b\n1,x\n2,y\n", encoding="utf-8")
+    assert datasets.get_dataset_config_names("csv") == ["default"]
+    loaded = datasets.load_dataset("csv", data_files=str(table), cache_dir=str(tmp_path / "cache"), split="train")
+    assert loaded["a"] == [1, 2]
