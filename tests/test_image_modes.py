@@ -58,7 +58,10 @@ def test_original_bytes_are_stored_unchanged(mixed_mode_root: Path, cache_dir: P
 
 
 def test_resized_config_scales_16_bit_and_composites_transparency_on_black(mixed_mode_root: Path, cache_dir: Path):
-    rows = _rows_by_id(prepare(mixed_mode_root, config="resized", cache_dir=cache_dir).dataset)
+    resized = prepare(mixed_mode_root, config="resized", cache_dir=cache_dir).dataset
+    stored = [row["image"] for row in resized["train"].cast_column("image", datasets.Image(decode=False))]
+    assert all(Image.open(io.BytesIO(image["bytes"])).format == "JPEG" for image in stored)
+    rows = _rows_by_id(resized)
     sixteen_bit, transparent = (path.name for path in sorted(mixed_mode_root.glob("*/*.png"))[:2])
     gray = np.asarray(rows[sixteen_bit]["image"])[..., 0].astype(int)
     assert gray.min() <= 2 and gray.max() >= 253, "the 12-bit ramp must span 0..255, not clip"
