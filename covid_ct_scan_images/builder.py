@@ -37,6 +37,16 @@ DATASET_NAME = "covid_ct_scan_images"
 #: this module's ``open``, ``os.path`` and ``pathlib``) imports ``scipy.io`` and more, ~0.3 s of every reload.
 _patched_for_streaming = True
 
+#: Folder inside the datasets cache that holds everything this library writes there (builds, extracted zips).
+#: It is deliberately not named like the dataset: when ``datasets.load_dataset("covid_ct_scan_images")`` runs
+#: without ``import covid_ct_scan_images``, datasets falls back to any cache folder named after the dataset
+#: ("Using the latest cached version ...") and would return an old build without the input fingerprint check.
+LIBRARY_CACHE_FOLDER = f"{DATASET_NAME}-library"
+
+#: Mode every config decodes its images to (``datasets.Image(mode=...)``); the stored bytes stay the files'.
+#: ``ds.cast_column("image", datasets.Image(mode="L"))`` gives grayscale instead.
+DECODED_IMAGE_MODE = "RGB"
+
 #: Files saved next to the Arrow cache of every build.
 MANIFEST_FILENAME = "splits_manifest.csv"
 REPORT_FILENAME = "audit_report.json"
@@ -88,9 +98,14 @@ class CovidCTConfig(datasets.BuilderConfig, BuildOptions):
         return BuildOptions(**{name: getattr(self, name) for name in BuildOptions.__dataclass_fields__})
 
 
-def library_work_dir(cache_dir: str | None) -> Path:
+def library_cache_root(cache_dir: str | os.PathLike[str] | None) -> Path:
+    """The folder inside the datasets cache (or ``cache_dir``) that holds this library's builds."""
+    return Path(cache_dir or datasets.config.HF_DATASETS_CACHE) / LIBRARY_CACHE_FOLDER
+
+
+def library_work_dir(cache_dir: str | os.PathLike[str] | None) -> Path:
     """The library's own working folder (zip extraction) inside the datasets cache."""
-    return Path(cache_dir or datasets.config.HF_DATASETS_CACHE) / DATASET_NAME / "extracted"
+    return library_cache_root(cache_dir) / "extracted"
 
 
 class CovidCTScanImages(datasets.GeneratorBasedBuilder):
@@ -114,7 +129,8 @@ class CovidCTScanImages(datasets.GeneratorBasedBuilder):
             version=VERSION,
             description=(
                 f"the `default` splits with REDUCED images for fast training input: each image upright, 8-bit L or "
-                f"RGB, longer side at most {RESIZED_MAX_SIDE} px, JPEG quality {RESIZED_JPEG_QUALITY}; the other "
+                f"RGB (decoded as RGB like every config), longer side at most {RESIZED_MAX_SIDE} px, JPEG quality "
+                f"{RESIZED_JPEG_QUALITY}; the other "
                 "columns (width, height, sha256, mode, exif_orientation) describe the original file"
             ),
         ),
@@ -140,13 +156,15 @@ class CovidCTScanImages(datasets.GeneratorBasedBuilder):
         # datasets makes the cache folder's name from data_dir and needs it UTF-8: a folder named in GBK
         # bytes is keyed by its readable form (the builder reads the files through ``located``, not data_dir)
         data_dir_key = readable_name(str(raw_path.resolve()))
-        super().__init__(*args, data_dir=data_dir_key, cache_dir=cache_dir, **kwargs)
+        super().__init__(*args, data_dir=data_dir_key, cache_dir=str(library_cache_root(cache_dir)), **kwargs)
         self.located = located
         self.plan: DatasetPlan | None = None
 
     def _info(self) -> datasets.DatasetInfo:
         features = {
-            "image": datasets.Image(),
+            # Decoding applies the EXIF orientation and converts to one mode, so every row stacks into the same
+            # tensor shape; the stored bytes stay the original files (see README, "What you get").
+            "image": datasets.Image(mode=DECODED_IMAGE_MODE),
             "label": datasets.ClassLabel(names=list(CLASS_NAMES)),
             "image_id": datasets.Value("string"),
             "patient_id": datasets.Value("string"),

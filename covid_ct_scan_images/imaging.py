@@ -74,3 +74,28 @@ def to_rgb(image: Image.Image, keep_grayscale: bool = False) -> Image.Image:
     else:
         return upright.convert("RGB")
     return gray if keep_grayscale else gray.convert("RGB")
+
+
+def plain_decode_caveat(image: Image.Image) -> str | None:
+    """Why ``datasets.Image(mode="RGB")`` decodes this image differently from :func:`to_rgb`, or ``None``.
+
+    datasets converts with Pillow's ``convert("RGB")``, which clips 16-bit and 32-bit grayscale to 8 bits
+    (a radiograph comes out mostly white) and drops the alpha channel (a transparent pixel shows whatever
+    colour is stored under it). The original-bytes configs cannot change that, so the inventory notes each
+    such file; the ``resized`` config stores :func:`to_rgb`'s result and is right for every file. The
+    image must be loaded already (as the perceptual hash leaves it) for the transparency test.
+    """
+    mode = image.mode
+    if mode in HIGH_BIT_DEPTH_MODES:
+        return (
+            f"{mode} (more than 8 bits per pixel): datasets decodes it to RGB with Pillow's conversion, which clips "
+            "it (mostly white); the `resized` config and covid_ct_scan_images.imaging.to_rgb scale it by its range"
+        )
+    has_alpha = mode in ALPHA_MODES or (mode == "P" and "transparency" in image.info)
+    if has_alpha and image.convert("RGBA").getchannel("A").getextrema()[0] < 255:
+        return (
+            "has transparent pixels: datasets decodes it to RGB with Pillow's conversion, which drops the alpha "
+            "channel (the colour stored under it shows); the `resized` config and "
+            "covid_ct_scan_images.imaging.to_rgb composite it on black"
+        )
+    return None

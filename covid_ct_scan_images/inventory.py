@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .layout import IMAGE_EXTENSIONS
+from .progress import progress
 
 if TYPE_CHECKING:  # Pillow is imported where images are opened, so `import covid_ct_scan_images` stays light
     from PIL import Image
@@ -234,6 +235,8 @@ def _inspect(path: Path, base: dict, max_image_pixels: int, full_decode: bool) -
     """:func:`inspect_file` for the expected kinds of bad file; ``base`` holds the record's identity fields."""
     from PIL import Image, UnidentifiedImageError
 
+    from .imaging import plain_decode_caveat
+
     try:
         status = path.stat()
     except OSError as error:  # a dangling link, or a file removed while the folder was read
@@ -283,6 +286,9 @@ def _inspect(path: Path, base: dict, max_image_pixels: int, full_decode: bool) -
             # The hash always comes from the reduced decode, so near-duplicate links (and so the
             # splits) do not depend on --full-decode; the full decode is a separate integrity check.
             record["phash"] = perceptual_hash(image)
+            caveat = plain_decode_caveat(image)
+            if caveat is not None:
+                notes.append(caveat)
             if full_decode or not _ends_cleanly(data, image.format):
                 with Image.open(io.BytesIO(data)) as complete:
                     complete.load()
@@ -325,7 +331,7 @@ def take_inventory(
         return inspect_file(item[0], root, item[1], max_image_pixels=max_image_pixels, full_decode=full_decode)
 
     with _pillow_pixel_limit(max_image_pixels), ThreadPoolExecutor(max_workers=workers or usable_cores()) as pool:
-        files = list(pool.map(inspect, paths))
+        files = list(progress(pool.map(inspect, paths), "checking images", total=len(paths), unit="file"))
     return Inventory(files=files, ignored=ignored, unlisted_folders=unlisted, unseen=unseen)
 
 

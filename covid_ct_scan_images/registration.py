@@ -1,11 +1,23 @@
-"""Make ``datasets.load_dataset("covid_ct_scan_images", ...)`` resolve to this library's builder.
+"""Make the name ``"covid_ct_scan_images"`` resolve to this library's builder in every datasets entry point.
 
 datasets 5.x no longer runs loading scripts, so a dataset name can only reach Python code through
-``datasets.load.dataset_module_factory``. Importing this package wraps that function: for our name
-it returns a ``DatasetModule`` pointing at :mod:`covid_ct_scan_images.builder`; every other name is
-passed on untouched. The wrapper checks, when installed, that the function and ``DatasetModule``
-still look as this code expects, and raises :class:`DatasetsCompatibilityError` with a clear
-message if a datasets release changed them (no silent fallback to a Hub lookup).
+``datasets.load.dataset_module_factory``. :func:`register_with_datasets` (run by ``import
+covid_ct_scan_images``) wraps that function: for our name it returns a ``DatasetModule`` pointing at
+:mod:`covid_ct_scan_images.builder`; every other name is passed on untouched.
+
+This is the only module that touches datasets internals. What it relies on, and what breaks without it:
+
+* ``datasets.load.dataset_module_factory`` and ``datasets.load.DatasetModule`` (fields ``module_path``,
+  ``hash``, ``builder_kwargs``): ``load_dataset`` and ``load_dataset_builder`` look the factory up in
+  ``datasets.load`` at call time. Without the wrapper the name goes to the Hub.
+* ``datasets.inspect`` imported the factory by name (``from .load import dataset_module_factory``), so it
+  holds its own reference, which is replaced too. Without that, ``get_dataset_config_names`` and
+  ``get_dataset_default_config_name`` go to the Hub even after the import. (``get_dataset_split_names``,
+  ``get_dataset_infos`` and ``get_dataset_config_info`` go through ``load_dataset_builder``.)
+
+The checks run at registration and raise :class:`DatasetsCompatibilityError` with a clear message if a
+datasets release changed any of this (no silent fallback to a Hub lookup); tests/test_dataset_name.py
+fails loudly on such a release too.
 """
 
 from __future__ import annotations
@@ -15,44 +27,72 @@ import inspect
 
 from .builder import DATASET_NAME, DATASET_VERSION
 
+#: Parameters of ``dataset_module_factory`` the wrapper passes on by name.
 _EXPECTED_PARAMETERS = ("path", "data_dir")
+
+#: Fields of ``DatasetModule`` the wrapper fills in.
+_EXPECTED_MODULE_FIELDS = ("module_path", "hash", "builder_kwargs")
+
+#: Modules of datasets that hold a reference to ``dataset_module_factory`` and are given the wrapper.
+FACTORY_HOLDERS = ("datasets.load", "datasets.inspect")
 
 
 class DatasetsCompatibilityError(ImportError):
     """The installed datasets release can no longer route a dataset name to our builder."""
 
 
+def _compatibility_problems() -> list[str]:
+    """What this module relies on and the installed datasets no longer has (empty when all is there)."""
+    import importlib
+
+    import datasets.load as datasets_load
+
+    problems = []
+    factory = getattr(datasets_load, "dataset_module_factory", None)
+    module_class = getattr(datasets_load, "DatasetModule", None)
+    if factory is None or module_class is None:
+        return ["datasets.load.dataset_module_factory or DatasetModule is gone"]
+    parameters = inspect.signature(factory).parameters
+    problems.extend(
+        f"dataset_module_factory lost its {name!r} parameter" for name in _EXPECTED_PARAMETERS if name not in parameters
+    )
+    fields = getattr(module_class, "__dataclass_fields__", {})
+    problems.extend(f"DatasetModule lost its {name!r} field" for name in _EXPECTED_MODULE_FIELDS if name not in fields)
+    for holder in FACTORY_HOLDERS[1:]:
+        if not hasattr(importlib.import_module(holder), "dataset_module_factory"):
+            problems.append(f"{holder} no longer imports dataset_module_factory (check how it resolves names)")
+    return problems
+
+
 def register_with_datasets() -> None:
-    """Route ``datasets.load_dataset("covid_ct_scan_images")`` to our builder (idempotent)."""
+    """Route the name ``"covid_ct_scan_images"`` to our builder in ``datasets`` (idempotent).
+
+    Afterwards ``load_dataset``, ``load_dataset_builder``, ``get_dataset_config_names``,
+    ``get_dataset_default_config_name``, ``get_dataset_split_names``, ``get_dataset_config_info`` and
+    ``get_dataset_infos`` resolve the name offline. Raises :class:`DatasetsCompatibilityError` when the
+    installed datasets release no longer offers what this relies on.
+    """
+    import importlib
+
     import datasets
     import datasets.load as datasets_load
 
-    factory = getattr(datasets_load, "dataset_module_factory", None)
-    module_class = getattr(datasets_load, "DatasetModule", None)
-    problems = []
-    if factory is None or module_class is None:
-        problems.append("datasets.load.dataset_module_factory or DatasetModule is gone")
-    else:
-        parameters = inspect.signature(factory).parameters
-        problems.extend(
-            f"dataset_module_factory lost its {name!r} parameter"
-            for name in _EXPECTED_PARAMETERS
-            if name not in parameters
-        )
-        fields = getattr(module_class, "__dataclass_fields__", {})
-        problems.extend(
-            f"DatasetModule lost its {name!r} field"
-            for name in ("module_path", "hash", "builder_kwargs")
-            if name not in fields
-        )
+    problems = _compatibility_problems()
     if problems:
         raise DatasetsCompatibilityError(
             f"covid_ct_scan_images cannot register {DATASET_NAME!r} with datasets {datasets.__version__}: "
             + "; ".join(problems)
             + ". Use `covid_ct_scan_images.load_dataset(data_dir=...)` instead, or install datasets>=5.2,<6."
         )
-    if getattr(factory, "_covid_ct_wrapped", False):
-        return
+    wrapped = datasets_load.dataset_module_factory
+    if not getattr(wrapped, "_covid_ct_wrapped", False):
+        wrapped = _wrap(wrapped, datasets_load.DatasetModule)
+    for holder in FACTORY_HOLDERS:
+        importlib.import_module(holder).dataset_module_factory = wrapped
+
+
+def _wrap(factory, module_class):
+    """``factory`` answering our name with a ``module_class`` for :mod:`covid_ct_scan_images.builder`."""
 
     @functools.wraps(factory)
     def dataset_module_factory(path, *args, **kwargs):
@@ -65,4 +105,4 @@ def register_with_datasets() -> None:
         )
 
     dataset_module_factory._covid_ct_wrapped = True
-    datasets_load.dataset_module_factory = dataset_module_factory
+    return dataset_module_factory

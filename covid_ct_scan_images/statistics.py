@@ -15,6 +15,8 @@ from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 
 import numpy as np
 
+from .progress import progress
+
 #: Named values of one resample, given the item indices drawn; a ``None`` value is left out of its interval.
 ResampleStatistics = Callable[[np.ndarray], Mapping[Hashable, float | None]]
 
@@ -95,7 +97,7 @@ def bootstrap_intervals(
     fewer than two values gets ``None``; a name never returned is absent.
     """
     samples: dict[Hashable, list[float]] = defaultdict(list)
-    for indices in group_resamples(groups, n_resamples, seed):
+    for indices in progress(group_resamples(groups, n_resamples, seed), "bootstrap", n_resamples, "resample"):
         for name, value in statistics(indices).items():
             values = samples[name]  # created even for a None value, so that the name gets its (None) interval
             if value is not None:

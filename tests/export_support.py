@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from bad_inputs import read_rows, write_rows
 
+from covid_ct_scan_images.builder import LIBRARY_CACHE_FOLDER
 from covid_ct_scan_images.export import ExportResult, export_dataset
 from covid_ct_scan_images.layout import folder_for_label
 from covid_ct_scan_images.synthetic import make_synthetic_download
@@ -32,8 +33,9 @@ def make_messy_download(parent: Path) -> Path:
 
 
 def cache_of(export: ExportResult) -> Path:
-    """The datasets cache folder an export was built in (``<cache>/<name>/<config>/<version>/<hash>``)."""
-    return export.builds["default"].cache_dir.parents[3]
+    """The datasets cache folder an export was built in (``<cache>/<library folder>/<name>/<config>/...``)."""
+    built = export.builds["default"].cache_dir
+    return next(folder.parent for folder in built.parents if folder.name == LIBRARY_CACHE_FOLDER)
 
 
 def download_of(export: ExportResult) -> Path:

@@ -20,6 +20,16 @@ from pathlib import Path
 SUBCOMMANDS = ("prepare", "audit", "shortcuts", "demo", "export", "push")
 
 
+def version_line() -> str:
+    """The ``--version`` text: this library's version, the dataset version and the datasets release it runs on."""
+    import datasets
+
+    from .. import __version__
+    from ..builder import DATASET_VERSION
+
+    return f"covid-ct {__version__} (dataset version {DATASET_VERSION}, datasets {datasets.__version__})"
+
+
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """Return the top-level parser with every subcommand registered (or only ``only``, when it is one).
 
@@ -31,9 +41,14 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         description="Build, check and publish the COVID-19-CT SCAN IMAGES dataset (chest radiographs, not CT).",
     )
     parser.add_argument("--debug", action="store_true", help="show Python tracebacks for errors")
+    parser.add_argument("--version", action="version", version=version_line())
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in SUBCOMMANDS if only not in SUBCOMMANDS else (only,):
         importlib.import_module(f"{__name__}.{name}").register(subparsers)
+    for subparser in subparsers.choices.values():
+        subparser.add_argument(
+            "--quiet", action="store_true", help="no progress bars (they are also off when stderr is not a terminal)"
+        )
     return parser
 
 
@@ -61,12 +76,17 @@ def disk_full_message(error: OSError, data_path: str | None) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``covid-ct`` with ``argv`` and return its exit code."""
+    import datasets
+
     from ..errors import DatasetError, UsageError
 
     arguments = list(sys.argv[1:] if argv is None else argv)
     command = next((argument for argument in arguments if not argument.startswith("-")), None)
     parser = build_parser(only=command)
     args = parser.parse_args(arguments)
+    bars_were_on = datasets.is_progress_bar_enabled()
+    if args.quiet or not sys.stderr.isatty():
+        datasets.disable_progress_bars()  # ours and datasets' own (see covid_ct_scan_images.progress)
     try:
         return int(args.handler(args))
     except DatasetError as error:
@@ -92,3 +112,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"covid-ct {args.command}: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if bars_were_on:  # main() may be called in-process; leave the switch as it was
+            datasets.enable_progress_bars()

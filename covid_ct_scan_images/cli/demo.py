@@ -13,13 +13,17 @@ from .prepare import print_prepared
 
 def run(args: argparse.Namespace) -> int:
     """Write the synthetic download, then run ``prepare`` on it."""
-    parent = Path(args.output) if args.output else Path(tempfile.mkdtemp(prefix="covid-ct-demo-"))
+    temporary = args.output is None
+    parent = Path(tempfile.mkdtemp(prefix="covid-ct-demo-")) if temporary else Path(args.output)
     root = make_synthetic_download(parent, n_negative=args.negatives, n_positive=args.positives, seed=args.seed)
     print("*** SYNTHETIC DEMO: random shapes in the exact raw layout, not chest radiographs ***")
     print(f"synthetic raw download written to {root}")
     prepared = prepare(root, config="default", cache_dir=args.cache_dir)
     print_prepared(prepared, "default")
     print(f"\nNext: covid-ct prepare {str(root)!r} --config full   (or point it at your real download)")
+    if temporary:  # kept for the command above; nothing else removes it
+        print(f"The synthetic download stays in the temporary folder {parent}")
+        print(f"(delete it when done: rm -r {str(parent)!r}; the Arrow cache above is datasets' to manage)")
     return 0
 
 

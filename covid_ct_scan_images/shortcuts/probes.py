@@ -23,6 +23,7 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from ..errors import DatasetError
+from ..progress import progress
 from ..statistics import bootstrap_intervals, fast_ranking_metrics, ranking_metrics
 from .features import (
     CENTER_FRACTION,
@@ -204,7 +205,7 @@ def run_shortcut_probes(
         raise DatasetError("the shortcut probes need at least two folds in the 'fold' column")
 
     try:
-        matrices = extract_features(_image_bytes(dataset))
+        matrices = extract_features(progress(_image_bytes(dataset), "shortcut features", total=len(dataset)))
     except ImageFeatureError as error:
         has_id = "image_id" in dataset.column_names
         name = dataset.select_columns(["image_id"])[error.index]["image_id"] if has_id else f"row {error.index}"
@@ -216,7 +217,7 @@ def run_shortcut_probes(
     scores, widths = [], []
     # The models are small: one thread is faster than OpenMP's spin-waiting on a busy machine.
     with threadpool_limits(limits=1):
-        for probe in probes:
+        for probe in progress(probes, "shortcut probes", unit="probe"):
             features = probe.select(matrices, center_fraction)
             widths.append(features.shape[1])
             scores.append(out_of_fold_scores(partial(probe.make_model, seed), features, labels, folds))
