@@ -30,9 +30,10 @@ from covid_ct_scan_images.synthetic import make_synthetic_download  # noqa: E402
 BASELINES = Path(__file__).resolve().parents[1] / "baselines"
 sys.path.insert(0, str(BASELINES))
 
+import training  # noqa: E402
+
 import pool_folds  # noqa: E402
 import random_checkpoints  # noqa: E402
-import training  # noqa: E402
 
 METRIC_KEYS = {
     "n", "n_positive", "prevalence", "auroc", "auroc_ci", "auprc", "auprc_ci", "auprc_chance", "threshold",

@@ -1,4 +1,5 @@
-"""Evaluation: the metric module, positive-class probabilities, the validation threshold rule and per-split metrics."""
+"""Evaluation: the metric module, positive-class probabilities, the validation threshold rule, per-split metrics,
+and storing the chosen threshold in the saved model."""
 
 from __future__ import annotations
 
@@ -10,16 +11,21 @@ from typing import Any
 import evaluate
 import numpy as np
 import torch
-from transformers import EvalPrediction
+from transformers import EvalPrediction, PreTrainedModel
 
 #: Folder of the ``evaluate`` metric module (loads offline with ``evaluate.load(str(METRIC_DIR))``).
-METRIC_DIR = Path(__file__).resolve().parents[1] / "metrics" / "covid_ct_metrics"
+METRIC_DIR = Path(__file__).resolve().parent / "metrics" / "covid_ct_metrics"
 
 THRESHOLD_RULE = (
     "On the validation split, the highest threshold whose sensitivity is >= {min_sensitivity:g} "
     "(which gives the highest specificity among thresholds meeting that floor); a probability >= the "
-    "threshold is called positive. Applied unchanged to test. 0.5 if validation has no positive."
+    "threshold is called positive, lowered by at most 0.001 in log-odds (never past the next validation score) "
+    "so that rounding in the saved model cannot flip the image that sets it. Applied unchanged to test. 0.5 if "
+    "validation has no positive."
 )
+
+#: Log-odds margin by which the threshold is lowered below the validation score that sets it.
+ROUNDING_MARGIN = 1e-3
 
 
 def load_metric() -> evaluate.EvaluationModule:
@@ -57,6 +63,45 @@ def choose_threshold(labels: Sequence[int], probabilities: Sequence[float], min_
         return 0.5
     needed = max(1, math.ceil(min_sensitivity * positives.size - 1e-9))
     return float(positives[needed - 1])
+
+
+def _log_odds(probability: float) -> float:
+    probability = min(max(probability, 1e-15), 1 - 1e-15)  # a float64 softmax can round to exactly 0 or 1
+    return math.log(probability) - math.log1p(-probability)
+
+
+def with_rounding_margin(threshold: float, probabilities: Sequence[float]) -> float:
+    """``threshold`` lowered by :data:`ROUNDING_MARGIN` log-odds, but staying above every score below it.
+
+    The threshold is the score of a validation image; folded into the classifier's bias, float rounding could call
+    that image either way. Lowered slightly, every validation decision stays the same and none sits on the edge.
+    """
+    if not 0.0 < threshold < 1.0:
+        return threshold
+    below = [p for p in np.asarray(probabilities, dtype=np.float64) if 0.0 < p < threshold]
+    target = _log_odds(threshold) - ROUNDING_MARGIN
+    if below:
+        target = max(target, (_log_odds(threshold) + _log_odds(max(below))) / 2)
+    return float(1.0 / (1.0 + math.exp(-target)))
+
+
+def fold_threshold_into_model(model: PreTrainedModel, threshold: float) -> None:
+    """Make the model's argmax the thresholded decision and record the threshold in its config.
+
+    For two classes ``p1 >= t`` exactly when ``z1 - z0 >= log(t / (1 - t))``, so subtracting that log-odds from the
+    positive logit's bias moves the decision boundary of softmax/argmax (what ``pipeline`` and every
+    ``AutoModelForImageClassification`` user apply) to ``t``. Scores of the saved model are shifted accordingly:
+    its positive probability is 0.5 where the unshifted one (``predictions.csv``) equals ``t``.
+    ``config.decision_threshold`` keeps ``t`` and ``config.decision_logit_offset`` the subtracted log-odds.
+    """
+    classifier = getattr(model, "classifier", None)
+    if not isinstance(classifier, torch.nn.Linear) or classifier.bias is None or classifier.out_features != 2:
+        raise TypeError(f"{type(model).__name__} has no two-class linear `classifier` with a bias to shift")
+    offset = _log_odds(threshold)
+    with torch.no_grad():
+        classifier.bias[1] -= offset
+    model.config.decision_threshold = threshold
+    model.config.decision_logit_offset = offset
 
 
 def summarise(
