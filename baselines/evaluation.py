@@ -18,9 +18,9 @@ METRIC_DIR = Path(__file__).resolve().parent / "metrics" / "covid_ct_metrics"
 
 THRESHOLD_RULE = (
     "On the validation split, the highest threshold whose sensitivity is >= {min_sensitivity:g} "
-    "(which gives the highest specificity among thresholds meeting that floor); a probability >= the "
-    "threshold is called positive, lowered by at most 0.001 in log-odds (never past the next validation score) "
-    "so that rounding in the saved model cannot flip the image that sets it. Applied unchanged to test. 0.5 if "
+    "(which gives the highest specificity among thresholds meeting that floor), lowered by at most 0.001 in "
+    "log-odds (never past the next validation score) so that rounding in the saved model cannot flip the image "
+    "that sets it; a probability >= the threshold is called positive. Applied unchanged to test. 0.5 if "
     "validation has no positive."
 )
 
@@ -40,8 +40,12 @@ def positive_probability(predictions: np.ndarray | tuple) -> np.ndarray:
 
 
 def make_compute_metrics(metric: evaluate.EvaluationModule) -> Callable[[EvalPrediction], dict[str, float]]:
-    """``compute_metrics`` for Trainer: ranking metrics, and the rest at 0.5, on the evaluation split."""
-    keys = ("auroc", "auprc", "sensitivity", "specificity", "balanced_accuracy", "mcc")
+    """``compute_metrics`` for Trainer: AUROC and AUPRC on the evaluation split (AUPRC selects the best epoch).
+
+    Thresholded metrics are left out: during training no threshold has been chosen yet, and at 0.5 they would
+    describe decisions the final model never makes.
+    """
+    keys = ("auroc", "auprc")
 
     def compute_metrics(prediction: EvalPrediction) -> dict[str, float]:
         probabilities = positive_probability(prediction.predictions)

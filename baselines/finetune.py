@@ -23,7 +23,7 @@ from typing import Any, Literal, NoReturn
 import datasets
 import torch
 import transformers
-from PIL import Image
+from PIL import Image, ImageOps
 from transformers import (
     AutoImageProcessor,
     AutoModelForImageClassification,
@@ -149,6 +149,7 @@ class _ShortUsageParser(HfArgumentParser):
     """``HfArgumentParser`` whose errors print one usage line and a hint, not the 100-line usage of every option."""
 
     def error(self, message: str) -> NoReturn:
+        message = " ".join(message.split())  # TrainingArguments' own messages span several lines
         self.exit(2, f"usage: {self.prog} --data-dir DIR | --dataset ID --output_dir DIR [options]\n"
                      f"{self.prog}: error: {message}\nRun '{self.prog} --help' to see every option.\n")
 
@@ -221,6 +222,8 @@ def quiet_library_logging(training_args: TrainingArguments) -> None:
     if training_args.log_level == "passive":
         level = logging.ERROR  # e.g. the load report of the newly initialised classification head
     transformers.utils.logging.set_verbosity(level)
+    if level > logging.INFO:  # "Loading weights" and "Writing model shards" bars; Trainer's own bar stays
+        transformers.utils.logging.disable_progress_bar()
     datasets.utils.logging.set_verbosity(max(level, logging.WARNING))
     logging.getLogger("matplotlib").setLevel(logging.WARNING)
 
@@ -489,9 +492,7 @@ def _summary_of(record: dict[str, Any]) -> dict[str, dict]:
 
 
 def _thumbnail(image: Any, side: int = 160) -> Image.Image:
-    picture = to_rgb(open_image(image))
-    picture.thumbnail((side, side))
-    return picture
+    return ImageOps.pad(to_rgb(open_image(image)), (side, side), color=0)  # letterboxed: equal cells in the grid
 
 
 def cross_validate(

@@ -67,13 +67,14 @@ def plot_roc_and_pr(rows: Sequence[dict[str, Any]], output_dir: Path) -> list[Pa
         )
         pr_axes.axhline(labels.mean(), color=style["color"], linestyle=":", linewidth=1,
                         label=f"{split} chance = prevalence {labels.mean():.3f}")
-        pr_axes.plot(sensitivity, precision, "o", color=style["color"], markersize=7)
+        if predicted.any():  # precision is undefined when nothing is called positive
+            pr_axes.plot(sensitivity, precision, "o", color=style["color"], markersize=7)
     roc_axes.set(xlabel="1 - specificity (false-positive rate)", ylabel="sensitivity (true-positive rate)",
                  title="ROC curve (dots: chosen threshold)", xlim=(-0.01, 1.01), ylim=(-0.01, 1.02))
     pr_axes.set(xlabel="recall (sensitivity)", ylabel="precision (positive predictive value)",
                 title="Precision-recall curve (dots: chosen threshold)", xlim=(-0.01, 1.01), ylim=(-0.01, 1.02))
     roc_axes.legend(loc="lower right", fontsize="small")
-    pr_axes.legend(loc="lower left", fontsize="small")
+    pr_axes.legend(loc="best", fontsize="small")
     paths = [output_dir / "roc_curve.png", output_dir / "pr_curve.png"]
     for figure, path in zip((roc_figure, pr_figure), paths, strict=True):
         for axes in figure.axes:
@@ -162,7 +163,8 @@ def plot_image_grid(
             axes.axis("on")
             axes.set(xticks=[], yticks=[])
     wrong = sum((r["probability"] >= r["threshold"]) != bool(r["label"]) for r in rows)
-    figure.suptitle(f"{rows[0]['split']}: {wrong} of {len(rows)} misclassified (red, shown first)"
+    figure.suptitle(f"{rows[0]['split']}: {wrong} of {len(rows)} misclassified (red, shown first); "
+                    f"p = probability of positive, threshold {rows[0]['threshold']:.4f}"
                     + ("" if len(rows) <= limit else f"; first {limit} shown"), fontsize=11)
     figure.tight_layout()
     figure.savefig(path, dpi=90, bbox_inches="tight")

@@ -21,6 +21,7 @@ from typing import Any
 from evaluation import load_metric, summarise
 from plots import plot_confusion_matrix, plot_roc_and_pr
 from run_outputs import (
+    CONFOUND_CAVEAT,
     end_of_run_summary,
     library_versions,
     read_predictions,
@@ -119,7 +120,8 @@ def pool_folds(
         f"({n_bootstrap} resamples) for AUROC, AUPRC and MCC; Wilson for sensitivity and specificity."
     )
     card = output_dir / "README.md"
-    card.write_text(results_markdown(summary, description, record["shortcut_comparison"]), encoding="utf-8")
+    card.write_text(f"{CONFOUND_CAVEAT}\n\n{results_markdown(summary, description, record['shortcut_comparison'])}",
+                    encoding="utf-8")
     results = [output_dir / "metrics.json", output_dir / "predictions.csv", card]
     return record, {"fold runs": [Path(path) for path in run_dirs], "results": results, "plots": plots}
 

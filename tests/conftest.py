@@ -40,3 +40,20 @@ def real_sample() -> Path:
     if not REAL_SAMPLE.is_dir():
         pytest.skip(f"real sample not present at {REAL_SAMPLE} (only in the project's shared data, not in a clone)")
     return REAL_SAMPLE
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Tiny random ViT and ConvNeXt checkpoints (32 px) with their image processors, saved like Hub checkpoints."""
+    pytest.importorskip("transformers")
+    from random_checkpoints import save_random_checkpoints  # baselines/ is on pytest's pythonpath
+
+    return save_random_checkpoints(tmp_path_factory.mktemp("tiny-checkpoints"), "tiny")
+
+
+@pytest.fixture(scope="session")
+def baseline_download(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A synthetic raw download for the baselines (45 negatives, 15 positives, 250-600 px), built once."""
+    return make_synthetic_download(
+        tmp_path_factory.mktemp("baseline-download"), n_negative=45, n_positive=15, min_side=250, max_side=600, seed=0
+    )
