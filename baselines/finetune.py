@@ -37,6 +37,7 @@ from transformers import (
 from covid_ct_scan_images.errors import DatasetError, UsageError
 from covid_ct_scan_images.imaging import to_rgb
 from covid_ct_scan_images.layout import CLASS_NAMES
+from covid_ct_scan_images.splits import N_CV_FOLDS
 from data_loading import dataset_provenance, fold_splits, load_splits, number_of_folds
 from evaluation import (
     THRESHOLD_RULE,
@@ -235,6 +236,9 @@ def check_inputs(args: BaselineArguments, training_args: TrainingArguments) -> N
     if args.shortcuts_report is not None and not Path(args.shortcuts_report).is_file():
         raise UsageError(f"--shortcuts-report {args.shortcuts_report}: no such file; write it with "
                          "`covid-ct shortcuts --json FILE` or leave the option out")
+    if args.fold is not None and not 0 <= args.fold < N_CV_FOLDS:
+        raise UsageError(f"--fold {args.fold}: the dataset has folds 0..{N_CV_FOLDS - 1}; give one of them, "
+                         "or --cv to run them all")
     model = Path(args.model).expanduser()
     if model.is_dir():
         if not (model / "config.json").is_file() or not (model / "preprocessor_config.json").is_file():
@@ -254,13 +258,19 @@ def _looks_like_a_path(name: str) -> bool:
 
 def _check_hub_login() -> None:
     """``--push_to_hub`` needs the Hub and a token; find out now rather than after training."""
-    import httpx
     from huggingface_hub import whoami
     from huggingface_hub.errors import HfHubHTTPError
 
+    failures: tuple[type[Exception], ...] = (OSError, HfHubHTTPError)  # offline mode, no token, no connection
+    try:  # huggingface_hub >= 1 speaks httpx, whose connection errors are not OSError
+        import httpx
+
+        failures += (httpx.HTTPError,)
+    except ImportError:
+        pass
     try:
         whoami()
-    except (OSError, httpx.HTTPError, HfHubHTTPError) as error:
+    except failures as error:
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise DatasetError(f"--push_to_hub: cannot reach the Hub or no valid token ({reason}); connect and run "
                            "`hf auth login`, or leave --push_to_hub out and upload the run folder later") from None
