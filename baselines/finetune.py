@@ -56,6 +56,7 @@ from radiograph_transforms import (
     ProcessorTransform,
     RadiographTransform,
     open_image,
+    square_resize_processor,
     transform_settings,
     with_lazy_transform,
 )
@@ -325,7 +326,7 @@ def train_and_evaluate(
     Returns the ``metrics.json`` record (on every process) and the files written, by kind (main process only).
     """
     set_seed(training_args.seed)
-    processor = AutoImageProcessor.from_pretrained(args.model)
+    processor = square_resize_processor(AutoImageProcessor.from_pretrained(args.model))  # saved with the model
     class_weights = parse_class_weights(args.class_weights, splits["train"]["label"])
     augmentation = Augmentation(hflip_probability=args.hflip_probability) if args.augment else None
     trainer, throughput = build_trainer(args, training_args, splits, processor, class_weights, augmentation)

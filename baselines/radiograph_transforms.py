@@ -50,6 +50,25 @@ def processor_size(processor: Any) -> tuple[int, int]:
     return int(edge), int(edge)
 
 
+def square_resize_processor(processor: Any) -> Any:
+    """An image processor that resizes to the checkpoint's square input without cropping, as training does.
+
+    Saved with the model, it makes ``pipeline`` see what the model was trained on for every architecture:
+    ConvNeXt's own processor would keep the aspect ratio and cut a centre crop, losing the lung edges. Mean, std
+    and rescale factor are the checkpoint's.
+    """
+    from transformers import ViTImageProcessor
+
+    height, width = processor_size(processor)
+    return ViTImageProcessor(
+        size={"height": height, "width": width},
+        resample=Image.Resampling.BILINEAR,
+        image_mean=list(processor.image_mean),
+        image_std=list(processor.image_std),
+        rescale_factor=getattr(processor, "rescale_factor", 1 / 255),
+    )
+
+
 def open_image(image: Any) -> Image.Image:
     """Open an image given as a PIL image, bytes, a path, or a ``datasets.Image(decode=False)`` dict (lazily)."""
     if isinstance(image, Image.Image):
