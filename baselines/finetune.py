@@ -129,14 +129,13 @@ def main(argv: Sequence[str] | None = None, default_model: str = "google/vit-bas
     quiet_library_logging(training_args)
     try:
         check_inputs(args, training_args)
-        with training_args.main_process_first(desc="building the dataset"):  # one process builds, the rest reuse
-            data = load_splits(args.data_dir, args.dataset, args.loaded_config)
+        data = load_splits_or_exit(args, training_args)
         provenance = dataset_provenance(data, args.data_dir, args.dataset, args.loaded_config)
         command = [Path(sys.argv[0]).name, *(sys.argv[1:] if argv is None else argv)]
         if args.cv:
             record, written = cross_validate(args, training_args, data["train"], provenance, command)
         else:
-            splits = data if args.fold is None else fold_splits_or_exit(data["train"], args.fold)
+            splits = data if args.fold is None else fold_splits(data["train"], args.fold)
             record, written = train_and_evaluate(args, training_args, splits, provenance, args.fold, command)
         if training_args.process_index == 0:
             print(end_of_run_summary(record, POOLED_SPLIT if args.cv else "test", written))
@@ -234,6 +233,9 @@ def check_inputs(args: BaselineArguments, training_args: TrainingArguments) -> N
     """Fail before any work on a missing folder, a checkpoint without its image processor, or an unreachable Hub."""
     if args.data_dir is not None and not Path(args.data_dir).is_dir():
         raise UsageError(f"--data-dir {args.data_dir}: no such folder; give the folder of the raw Tianchi download")
+    if args.dataset is not None and _looks_like_a_path(args.dataset) and not Path(args.dataset).is_dir():
+        raise UsageError(f"--dataset {args.dataset}: no such folder; give a folder written by `covid-ct export` "
+                         "or a Hub dataset id")
     if args.shortcuts_report is not None and not Path(args.shortcuts_report).is_file():
         raise UsageError(f"--shortcuts-report {args.shortcuts_report}: no such file; write it with "
                          "`covid-ct shortcuts --json FILE` or leave the option out")
@@ -277,12 +279,17 @@ def _check_hub_login() -> None:
                            "`hf auth login`, or leave --push_to_hub out and upload the run folder later") from None
 
 
-def fold_splits_or_exit(full: datasets.Dataset, fold: int) -> datasets.DatasetDict:
-    """:func:`data_loading.fold_splits`, with a fold outside the data's range as a usage error."""
-    try:
-        return fold_splits(full, fold)
-    except ValueError as error:
-        raise UsageError(f"--fold {fold}: {error}") from None
+def load_splits_or_exit(args: BaselineArguments, training_args: TrainingArguments) -> datasets.DatasetDict:
+    """:func:`data_loading.load_splits`, one process first; a Hub dataset that cannot be fetched is one message."""
+    with training_args.main_process_first(desc="building the dataset"):  # one process builds, the rest reuse it
+        try:
+            return load_splits(args.data_dir, args.dataset, args.loaded_config)
+        except (OSError, datasets.exceptions.DatasetNotFoundError) as error:
+            if args.data_dir is not None:
+                raise
+            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise DatasetError(f"--dataset {args.dataset}: cannot load it ({reason}); check the id and the "
+                               "network, or give the raw download with --data-dir") from None
 
 
 def _exit_with(error: Exception, code: int) -> NoReturn:
@@ -336,13 +343,7 @@ def train_and_evaluate(
     trainer.save_metrics("train", train_metrics)
     trainer.save_state()
 
-    final_transform = ProcessorTransform(processor, args.mask_center)  # what `pipeline` computes on the saved model
-    probabilities = {
-        name: positive_probability(trainer.predict(with_lazy_transform(splits[name], final_transform)).predictions)
-        for name in ("validation", "test")
-    }
-    chosen = choose_threshold(splits["validation"]["label"], probabilities["validation"], args.min_sensitivity)
-    threshold = with_rounding_margin(chosen, probabilities["validation"])
+    probabilities, threshold = predict_and_choose_threshold(trainer, splits, processor, args)
     fold_threshold_into_model(trainer.model, threshold)
     trainer.save_model()
 
@@ -363,15 +364,7 @@ def train_and_evaluate(
             "n_images": {name: len(split) for name, split in splits.items()},
             "n_positive": {name: int(sum(split["label"])) for name, split in splits.items()},
         },
-        "training": {
-            "device": device_description(),
-            "world_size": training_args.world_size,
-            "best_checkpoint": trainer.state.best_model_checkpoint,
-            "best_validation_auprc": trainer.state.best_metric,
-            "epochs": trainer.state.epoch,
-            "train_images_per_second": throughput.images_per_second(),
-            **train_metrics,
-        },
+        "training": {**training_facts(trainer, throughput), **train_metrics},
         "versions": library_versions(),
         "command": list(command),
         "shortcut_comparison": shortcut_comparison(args.shortcuts_report, summary["test"]["at_selected_threshold"]),
@@ -384,6 +377,34 @@ def train_and_evaluate(
     if training_args.push_to_hub:
         trainer.push_to_hub()
     return record, written
+
+
+def predict_and_choose_threshold(
+    trainer: WeightedLossTrainer, splits: datasets.DatasetDict, processor: Any, args: BaselineArguments
+) -> tuple[dict[str, Any], float]:
+    """Positive-class probabilities of validation and test, and the threshold the validation rule picks.
+
+    The images go through the image processor saved with the model, as ``pipeline`` will send them.
+    """
+    final_transform = ProcessorTransform(processor, args.mask_center)
+    probabilities = {
+        name: positive_probability(trainer.predict(with_lazy_transform(splits[name], final_transform)).predictions)
+        for name in ("validation", "test")
+    }
+    chosen = choose_threshold(splits["validation"]["label"], probabilities["validation"], args.min_sensitivity)
+    return probabilities, with_rounding_margin(chosen, probabilities["validation"])
+
+
+def training_facts(trainer: WeightedLossTrainer, throughput: ThroughputCallback) -> dict[str, Any]:
+    """Where and how the training ran: device, processes, the best checkpoint, epochs, throughput."""
+    return {
+        "device": device_description(),
+        "world_size": trainer.args.world_size,
+        "best_checkpoint": trainer.state.best_model_checkpoint,
+        "best_validation_auprc": trainer.state.best_metric,
+        "epochs": trainer.state.epoch,
+        "train_images_per_second": throughput.images_per_second(),
+    }
 
 
 def build_trainer(
