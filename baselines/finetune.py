@@ -25,6 +25,7 @@ import torch
 import transformers
 from PIL import Image, ImageOps
 from transformers import (
+    AutoConfig,
     AutoImageProcessor,
     AutoModelForImageClassification,
     EarlyStoppingCallback,
@@ -250,6 +251,14 @@ def check_inputs(args: BaselineArguments, training_args: TrainingArguments) -> N
     elif _looks_like_a_path(args.model):
         raise UsageError(f"--model {args.model}: no such folder; give a checkpoint folder or a Hub id "
                          "(offline: `python baselines/random_checkpoints.py DIR` makes random ones)")
+    else:
+        try:  # a Hub id: fetch (or find cached) its small files now, not after the dataset is built
+            AutoConfig.from_pretrained(args.model)
+            AutoImageProcessor.from_pretrained(args.model)
+        except OSError as error:
+            reason = str(error).splitlines()[0]
+            raise DatasetError(f"--model {args.model}: cannot load it ({reason}); connect to the Hub, or give a "
+                               "local checkpoint folder") from None
     if training_args.push_to_hub:
         _check_hub_login()
 
