@@ -145,14 +145,14 @@ def plot_image_grid(
         ),
     )[:limit]
     n_rows = max(1, -(-len(order) // columns))
-    figure, grid = plt.subplots(n_rows, columns, figsize=(2.2 * columns, 2.5 * n_rows), squeeze=False)
+    figure, grid = plt.subplots(n_rows, columns, figsize=(2.2 * columns, 3.0 * n_rows), squeeze=False)
     for axes in grid.ravel():
         axes.axis("off")
     for axes, index in zip(grid.ravel(), order, strict=False):
         row = rows[index]
         decision = int(row["probability"] >= row["threshold"])
         correct = decision == row["label"]
-        axes.imshow(images[index].convert("L"), cmap="gray")
+        axes.imshow(images[index].convert("L"), cmap="gray", vmin=0, vmax=255)
         axes.set_title(
             f"true {CLASS_NAMES[row['label']]}\np={row['probability']:.3f} -> {CLASS_NAMES[decision]}",
             fontsize=9, color="black" if correct else "crimson", fontweight="normal" if correct else "bold",
@@ -166,7 +166,7 @@ def plot_image_grid(
     figure.suptitle(f"{rows[0]['split']}: {wrong} of {len(rows)} misclassified (red, shown first); "
                     f"p = probability of positive, threshold {rows[0]['threshold']:.4f}"
                     + ("" if len(rows) <= limit else f"; first {limit} shown"), fontsize=11)
-    figure.tight_layout()
+    figure.tight_layout(h_pad=2.0)
     figure.savefig(path, dpi=90, bbox_inches="tight")
     plt.close(figure)
     return path
