@@ -86,3 +86,10 @@ def test_training_resumes_from_a_checkpoint_where_it_stopped(tmp_path, tiny_chec
         straight["test"]["at_selected_threshold"]["auroc"]
     )
     assert resumed["threshold"] == pytest.approx(straight["threshold"], abs=1e-6)
+
+
+def test_hub_model_that_cannot_be_fetched_is_one_line_and_exit_1(tmp_path, baseline_download):
+    completed = _script("--model", "someone/not-in-the-cache", "--data-dir", str(baseline_download),
+                        "--output_dir", str(tmp_path / "out"))
+    assert completed.returncode == 1
+    assert "--model someone/not-in-the-cache: cannot load it" in _one_error_line(completed)
