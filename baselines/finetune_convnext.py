@@ -4,7 +4,7 @@
     torchrun --nproc_per_node 4 baselines/finetune_convnext.py --data-dir PATH --output_dir runs/convnext
 """
 
-from training import main
+from finetune import main
 
 DEFAULT_MODEL = "facebook/convnext-tiny-224"
 

@@ -4,7 +4,7 @@
     torchrun --nproc_per_node 4 baselines/finetune_vit.py --data-dir PATH --output_dir runs/vit
 """
 
-from training import main
+from finetune import main
 
 DEFAULT_MODEL = "google/vit-base-patch16-224-in21k"
 

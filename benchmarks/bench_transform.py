@@ -3,7 +3,7 @@
 Per-core throughput (one process, one thread) on original full-resolution files of the realistic download:
 
 * naive: ``PIL.Image.open(path).convert("RGB")`` then torchvision ``Resize(224)``, as issue 6 defines it;
-* baselines: ``baselines/training.py``'s ``RadiographTransform.tensor`` with its training augmentation
+* baselines: ``baselines/radiograph_transforms.py``'s ``RadiographTransform.tensor`` with its training augmentation
   (JPEG draft-mode decode, grayscale kept one channel, resize to 224 x 224, random affine, brightness and
   contrast jitter, normalisation), i.e. more work than the naive pipeline, ending in a model-ready tensor;
 * the same transform on the images the ``resized`` config stores (made here from the same files with
@@ -64,7 +64,9 @@ def _pipeline(mode: str):
 
         resize = Resize(224)
         return lambda path: resize(Image.open(path).convert("RGB"))
-    from baselines.training import Augmentation, RadiographTransform
+    # The baselines are scripts that import their siblings by name; this benchmark imports one of them.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "baselines"))
+    from radiograph_transforms import Augmentation, RadiographTransform
 
     torch.manual_seed(0)
     transform = RadiographTransform(size=(224, 224), mean=[0.5] * 3, std=[0.5] * 3, augmentation=Augmentation())

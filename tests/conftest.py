@@ -86,3 +86,20 @@ def small_disk(tmp_path: Path):
     yield make
     for folder in mounted:
         subprocess.run(["umount", str(folder)], check=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Tiny random ViT and ConvNeXt checkpoints (32 px) with their image processors, saved like Hub checkpoints."""
+    pytest.importorskip("transformers")
+    from random_checkpoints import save_random_checkpoints  # baselines/ is on pytest's pythonpath
+
+    return save_random_checkpoints(tmp_path_factory.mktemp("tiny-checkpoints"), "tiny")
+
+
+@pytest.fixture(scope="session")
+def baseline_download(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A synthetic raw download for the baselines (45 negatives, 15 positives, 250-600 px), built once."""
+    return make_synthetic_download(
+        tmp_path_factory.mktemp("baseline-download"), n_negative=45, n_positive=15, min_side=250, max_side=600, seed=0
+    )

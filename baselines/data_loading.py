@@ -7,17 +7,14 @@ from typing import Any
 
 import datasets
 
-from .arguments import BaselineArguments
 
-
-def load_splits(args: BaselineArguments) -> datasets.DatasetDict:
-    """Load the dataset: ``full`` for ``--cv``/``--fold``, else ``--config``; from ``--data-dir`` or ``--dataset``."""
-    config = "full" if args.cv or args.fold is not None else args.config
-    if args.data_dir is not None:
+def load_splits(data_dir: str | None, dataset: str | None, config: str) -> datasets.DatasetDict:
+    """Load ``config`` from a raw download (``data_dir``, through the library) or a Hub id / exported folder."""
+    if data_dir is not None:
         from covid_ct_scan_images import load_dataset
 
-        return load_dataset(data_dir=args.data_dir, config=config)
-    return datasets.load_dataset(args.dataset, config)
+        return load_dataset(data_dir=data_dir, config=config)
+    return datasets.load_dataset(dataset, config)
 
 
 def fold_splits(full: datasets.Dataset, fold: int) -> datasets.DatasetDict:
@@ -60,7 +57,9 @@ def published_version(dataset: str) -> str | None:
     return None if version is None else str(version)
 
 
-def dataset_provenance(data: datasets.DatasetDict, args: BaselineArguments) -> dict[str, Any]:
+def dataset_provenance(
+    data: datasets.DatasetDict, data_dir: str | None, dataset: str | None, config: str
+) -> dict[str, Any]:
     """Where the data came from: source, config, dataset version and split manifest hash.
 
     The hash (``covid_ct_scan_images.manifest_hash``) identifies the assignment of the loaded config: the
@@ -68,11 +67,11 @@ def dataset_provenance(data: datasets.DatasetDict, args: BaselineArguments) -> d
     """
     import covid_ct_scan_images
 
-    version = covid_ct_scan_images.DATASET_VERSION if args.data_dir is not None else published_version(args.dataset)
+    version = covid_ct_scan_images.DATASET_VERSION if data_dir is not None else published_version(str(dataset))
     return {
-        "source": args.data_dir or args.dataset,
-        "loaded_with": "covid_ct_scan_images.load_dataset" if args.data_dir else "datasets.load_dataset",
-        "config": "full" if args.cv or args.fold is not None else args.config,
+        "source": data_dir or dataset,
+        "loaded_with": "covid_ct_scan_images.load_dataset" if data_dir else "datasets.load_dataset",
+        "config": config,
         "version": version,
         "manifest_hash": covid_ct_scan_images.manifest_hash(data),
     }

@@ -1,7 +1,14 @@
-"""Image input: decode, convert, resize, augment, mask and normalise radiographs lazily, batch by batch."""
+"""Image input: decode, convert, resize, augment, mask and normalise radiographs lazily, batch by batch.
+
+Two transforms: :class:`RadiographTransform`, fast (reduced-scale JPEG decoding, one channel for grayscale) for
+training and the per-epoch validation; and :class:`ProcessorTransform`, the checkpoint's own image processor, for
+the final predictions, so that ``pipeline("image-classification")`` on the saved model sees the same pixels and
+makes the same decisions as the ones reported.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import math
 from collections.abc import Sequence
@@ -41,6 +48,25 @@ def processor_size(processor: Any) -> tuple[int, int]:
     if not edge:
         raise ValueError(f"cannot read an image size from the processor's size {size!r}")
     return int(edge), int(edge)
+
+
+def square_resize_processor(processor: Any) -> Any:
+    """An image processor that resizes to the checkpoint's square input without cropping, as training does.
+
+    Saved with the model, it makes ``pipeline`` see what the model was trained on for every architecture:
+    ConvNeXt's own processor would keep the aspect ratio and cut a centre crop, losing the lung edges. Mean, std
+    and rescale factor are the checkpoint's.
+    """
+    from transformers import ViTImageProcessor
+
+    height, width = processor_size(processor)
+    return ViTImageProcessor(
+        size={"height": height, "width": width},
+        resample=Image.Resampling.BILINEAR,
+        image_mean=list(processor.image_mean),
+        image_std=list(processor.image_std),
+        rescale_factor=getattr(processor, "rescale_factor", 1 / 255),
+    )
 
 
 def open_image(image: Any) -> Image.Image:
@@ -168,7 +194,56 @@ class RadiographTransform:
         return {"pixel_values": [self.tensor(image) for image in batch["image"]], "labels": list(batch["label"])}
 
 
-def with_lazy_transform(split: datasets.Dataset, transform: RadiographTransform) -> datasets.Dataset:
+def mask_normalised_center(pixel_values: torch.Tensor, fraction: float, black: torch.Tensor) -> torch.Tensor:
+    """Set the central ``fraction`` of height and width of ``(..., 3, H, W)`` normalised pixels to ``black``."""
+    if fraction <= 0:
+        return pixel_values
+    height, width = pixel_values.shape[-2:]
+    top, left = round(height * (1 - fraction) / 2), round(width * (1 - fraction) / 2)
+    pixel_values[..., top : height - top, left : width - left] = black.reshape(-1, 1, 1)
+    return pixel_values
+
+
+class ProcessorTransform:
+    """The checkpoint's image processor on upright RGB images: what ``pipeline("image-classification")`` computes.
+
+    Images are converted with :func:`covid_ct_scan_images.imaging.to_rgb` (EXIF orientation, 16-bit scaled by its
+    range, transparency on black), as the library decodes them; ``mask_center`` blanks the centre as in training.
+    """
+
+    def __init__(self, processor: Any, mask_center: float = 0.0) -> None:
+        self.processor = processor
+        self.mask_center = mask_center
+        mean = torch.tensor(processor.image_mean, dtype=torch.float32)
+        self.black = -mean / torch.tensor(processor.image_std, dtype=torch.float32)
+
+    def __call__(self, batch: dict[str, list]) -> dict[str, Any]:
+        """Transform a ``datasets`` batch with ``image`` and ``label`` into ``pixel_values`` and ``labels``."""
+        images = [to_rgb(open_image(image)) for image in batch["image"]]
+        pixel_values = self.processor(images=images, return_tensors="pt")["pixel_values"]
+        pixel_values = mask_normalised_center(pixel_values, self.mask_center, self.black)
+        return {"pixel_values": list(pixel_values), "labels": list(batch["label"])}
+
+
+def transform_settings(
+    processor: Any, augmentation: Augmentation | None, mask_center: float
+) -> dict[str, Any]:
+    """What the model saw, as data (a run folder's ``transform.json``): size, normalisation, mask, augmentation."""
+    return {
+        "image_size": list(processor_size(processor)),
+        "image_mean": list(processor.image_mean),
+        "image_std": list(processor.image_std),
+        "rescale_factor": getattr(processor, "rescale_factor", 1 / 255),
+        "color_conversion": "covid_ct_scan_images.imaging.to_rgb (upright, 8-bit RGB)",
+        "mask_center": mask_center,
+        "training_augmentation": None if augmentation is None else dataclasses.asdict(augmentation),
+        "evaluation": "the saved image processor (preprocessor_config.json), then mask_center",
+    }
+
+
+def with_lazy_transform(
+    split: datasets.Dataset, transform: RadiographTransform | ProcessorTransform
+) -> datasets.Dataset:
     """Keep the image bytes undecoded and decode them per batch with ``transform`` (``with_transform``)."""
     undecoded = split.cast_column("image", datasets.Image(decode=False))
     return undecoded.with_transform(transform, columns=["image", "label"])

@@ -1,17 +1,45 @@
-"""The class-weighted cross-entropy and the ``Trainer`` subclass that normalises it correctly under accumulation."""
+"""The class weights (``--class-weights``), the weighted cross-entropy, and the ``Trainer`` that normalises it.
+
+The ``Trainer`` subclass keeps the loss right under gradient accumulation and restores the best checkpoint strictly.
+"""
 
 from __future__ import annotations
 
 import logging
-import os
+import math
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from transformers import PreTrainedModel, Trainer
 
+from covid_ct_scan_images.layout import CLASS_NAMES
+
 logger = logging.getLogger(__name__)
+
+
+def parse_class_weights(spec: str, train_labels: Sequence[int]) -> list[float]:
+    """Class weights ``[w_negative, w_positive]`` from ``spec`` and the training labels.
+
+    ``balanced``: ``n / (2 * n_c)`` (scikit-learn's rule), so each class carries half the total weight;
+    ``none``: ``[1, 1]``; ``w0,w1``: the given positive numbers.
+    """
+    if spec == "none":
+        return [1.0, 1.0]
+    if spec == "balanced":
+        counts = np.bincount(np.asarray(train_labels, dtype=np.int64), minlength=len(CLASS_NAMES))
+        if (counts == 0).any():
+            raise ValueError(f"balanced class weights need both classes in the training split; counts: {counts}")
+        return [float(len(train_labels) / (len(CLASS_NAMES) * c)) for c in counts]
+    try:
+        weights = [float(part) for part in spec.split(",")]
+    except ValueError:
+        weights = []
+    if len(weights) != len(CLASS_NAMES) or any(not w > 0 or math.isinf(w) for w in weights):
+        raise ValueError(f"--class-weights must be 'balanced', 'none' or two positive numbers 'w0,w1', not {spec!r}")
+    return weights
 
 
 class WeightedCrossEntropy:
@@ -51,17 +79,16 @@ class WeightedLossTrainer(Trainer):
     ``compute_loss_func``. transformers has no public hook for that normaliser, so this subclass rescales
     the count by the mean class weight of the same labels. ``tests/test_baselines.py`` checks that
     accumulation 4 x 2 gives the same update as 1 x 8 and as a plain weighted-mean loss, which guards
-    against changes of that private method. It also appends ``card_extra`` to every model card it writes.
+    against changes of that private method.
     """
 
-    def __init__(self, *args: Any, loss: WeightedCrossEntropy, card_extra: str = "", **kwargs: Any) -> None:
+    def __init__(self, *args: Any, loss: WeightedCrossEntropy, **kwargs: Any) -> None:
         if not hasattr(Trainer, "_get_num_items_in_batch"):
             raise RuntimeError(
-                "this transformers version has no Trainer._get_num_items_in_batch; see baselines/training/loss.py"
+                "this transformers version has no Trainer._get_num_items_in_batch; see baselines/weighted_loss.py"
             )
         super().__init__(*args, compute_loss_func=loss, **kwargs)
         self.weighted_loss = loss
-        self.card_extra = card_extra
 
     def _get_num_items_in_batch(self, batch_samples: list, device: torch.device) -> torch.Tensor | int | None:
         count = super()._get_num_items_in_batch(batch_samples, device)
@@ -92,8 +119,4 @@ class WeightedLossTrainer(Trainer):
         model.load_state_dict(best.state_dict(), strict=True)
 
     def create_model_card(self, *args: Any, **kwargs: Any) -> None:
-        """Write transformers' model card, then append the results table and the confounding caveat."""
-        super().create_model_card(*args, **kwargs)
-        if self.card_extra and self.is_world_process_zero():
-            with open(os.path.join(self.args.output_dir, "README.md"), "a", encoding="utf-8") as card:
-                card.write("\n" + self.card_extra)
+        """Keep the card the run wrote (``run_outputs.write_model_card``); ``push_to_hub`` would overwrite it."""
