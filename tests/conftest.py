@@ -13,8 +13,9 @@ REAL_SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "real_sa
 
 @pytest.fixture(autouse=True)
 def _offline_and_isolated(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
-    """No network, and no test reads a real download from the user's environment."""
+    """No network, no test reads a real download from the user's environment or uses their file store."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("COVID_CT_STORE", str(tmp_path_factory.mktemp("filestore")))
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     monkeypatch.delenv("COVID_CT_DATA_DIR", raising=False)
     monkeypatch.setattr(
