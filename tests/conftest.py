@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,14 @@ import pytest
 from covid_ct_scan_images.synthetic import make_synthetic_download
 
 REAL_SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "real_sample"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_file_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """No test, not even a module- or session-scoped fixture, reads or writes the user's file store."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("COVID_CT_STORE", str(tmp_path_factory.mktemp("session-filestore")))
+        yield
 
 
 @pytest.fixture(autouse=True)

@@ -197,3 +197,46 @@ def test_split_assignment_is_reused_without_recomputing(synthetic_root: Path, mo
 
     monkeypatch.setattr(plan, "assign_splits", must_not_assign)
     assert plan_dataset(located, BuildOptions()).assignments() == first
+
+
+def test_shortcut_audit_is_reused_when_its_inputs_are_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    import datasets
+    from PIL import Image
+
+    from covid_ct_scan_images.shortcuts import probes, run_shortcut_probes
+
+    rng = np.random.default_rng(0)
+    files, labels = [], []
+    for index in range(20):
+        buffer = io.BytesIO()
+        pixels = (rng.random((48, 48)) * 255).astype(np.uint8)
+        Image.fromarray(pixels, mode="L").save(buffer, format="PNG" if index % 2 else "JPEG")
+        files.append({"bytes": buffer.getvalue(), "path": None})
+        labels.append(index % 2)
+    dataset = datasets.Dataset.from_dict(
+        {
+            "image": files,
+            "label": labels,
+            "patient_id": [f"patient-{index}" for index in range(20)],
+            "fold": [index % 5 for index in range(20)],
+        },
+        features=datasets.Features(
+            {
+                "image": datasets.Image(),
+                "label": datasets.Value("int64"),
+                "patient_id": datasets.Value("string"),
+                "fold": datasets.Value("int32"),
+            }
+        ),
+    )
+    computed = run_shortcut_probes(dataset, n_bootstrap=20)
+
+    def must_not_fit(*args, **kwargs):
+        raise AssertionError("probes fitted again although the store holds the audit")
+
+    monkeypatch.setattr(probes, "out_of_fold_scores", must_not_fit)
+    assert run_shortcut_probes(dataset, n_bootstrap=20) == computed
+    with pytest.raises(AssertionError, match="fitted again"):  # other settings are another audit
+        run_shortcut_probes(dataset, n_bootstrap=21)
