@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import io
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
@@ -246,12 +246,12 @@ def _unpack(stored: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return metadata, intensity, thumbnail
 
 
-def extract_features(images: Iterable[bytes], sha256s: Sequence[str] | None = None) -> FeatureMatrices:
+def extract_features(images: Iterable[bytes]) -> FeatureMatrices:
     """Decode each image once and stack its metadata, intensity and thumbnail vectors.
 
     Images whose bytes were seen before (any name, any command) are taken from the file store
     (:mod:`covid_ct_scan_images.filestore`); the others are decoded on all cores, a chunk at a time.
-    ``sha256s`` (one per image, e.g. the dataset's ``sha256`` column) saves hashing the bytes again.
+    The key is the hash of the bytes themselves, never a column that claims to describe them.
     Raises :class:`ImageFeatureError` (with the image's position) for a file that cannot be decoded.
     """
     store, version = default_store(), _features_version()
@@ -269,10 +269,7 @@ def extract_features(images: Iterable[bytes], sha256s: Sequence[str] | None = No
     with ThreadPoolExecutor(max_workers=usable_cores()) as pool:  # Pillow releases the GIL while it decodes
         numbered = enumerate(images)
         while chunk := list(islice(numbered, _CHUNK)):
-            keys = [
-                content_key(sha256s[index] if sha256s is not None else hashlib.sha256(data).hexdigest())
-                for index, data in chunk
-            ]
+            keys = [content_key(hashlib.sha256(data).hexdigest()) for _, data in chunk]
             known = {} if store is None else store.get_many("shortcut_features", version, keys)
             recalled.extend(key for key in keys if key in known)
             missing = [(item, key) for item, key in zip(chunk, keys, strict=True) if key not in known]

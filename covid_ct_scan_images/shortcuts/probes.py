@@ -259,9 +259,8 @@ def run_shortcut_probes(
     if np.unique(folds).size < 2:
         raise DatasetError("the shortcut probes need at least two folds in the 'fold' column")
 
-    sha256s = dataset["sha256"] if "sha256" in dataset.column_names else None
     try:
-        matrices = extract_features(_image_bytes(dataset), sha256s)
+        matrices = extract_features(_image_bytes(dataset))
     except ImageFeatureError as error:
         has_id = "image_id" in dataset.column_names
         name = dataset.select_columns(["image_id"])[error.index]["image_id"] if has_id else f"row {error.index}"
