@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import re
 import stat
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .filestore import ContentMemo, content_key, kind_version, open_memo
 from .layout import IMAGE_EXTENSIONS
 from .progress import progress
 
@@ -213,30 +215,51 @@ def perceptual_hash(image: Image.Image, hash_size: int = PHASH_SIZE) -> str:
     return str(imagehash.phash(gray, hash_size=hash_size))
 
 
+#: The fields of :class:`ImageFile` that the file's bytes (and the inspection options) decide, kept in the store.
+_CONTENT_FIELDS = ("size_bytes", "sha256", "format", "mode", "width", "height", "exif_orientation", "phash", "problem")
+
+
+def inspection_memo() -> ContentMemo:
+    """The stored inspection records (see :mod:`covid_ct_scan_images.filestore`), valid for this hash size."""
+    return open_memo("inspection", kind_version(phash_size=PHASH_SIZE, formats=sorted(_FORMAT_EXTENSIONS)))
+
+
+def _recall_inspection(memo: ContentMemo, key: str, base: dict) -> ImageFile | None:
+    stored = memo.recall(key)
+    if stored is None:
+        return None
+    fields = json.loads(stored)
+    return ImageFile(**base, **{name: fields[name] for name in _CONTENT_FIELDS}, notes=tuple(fields["notes"]))
+
+
+def _learn_inspection(memo: ContentMemo, key: str, inspected: ImageFile) -> None:
+    fields = {name: getattr(inspected, name) for name in _CONTENT_FIELDS}
+    memo.learn(key, json.dumps({**fields, "notes": list(inspected.notes)}).encode())
+
+
 def inspect_file(
     path: Path,
     root: Path,
     folder_label: int,
     max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
     full_decode: bool = False,
+    memo: ContentMemo | None = None,
 ) -> ImageFile:
     """Inspect one file: read it, hash it, read its header and check it is a usable image.
 
+    With ``memo`` (see :func:`inspection_memo`), a file whose bytes were inspected before under the same
+    options and extension is not decoded again: the stored record is used, whatever the file's name.
     Never raises for a bad file: the returned record's ``problem`` says what is wrong.
     """
     base = {"path": path, "relative_path": path.relative_to(root).as_posix(), "folder_label": folder_label}
     try:
-        return _inspect(path, base, max_image_pixels, full_decode)
+        return _inspect(path, base, max_image_pixels, full_decode, memo)
     except Exception as error:  # a decoder failing in a way not foreseen must not stop the whole inventory
         return ImageFile(**base, size_bytes=0, problem=f"could not be inspected ({type(error).__name__}: {error})")
 
 
-def _inspect(path: Path, base: dict, max_image_pixels: int, full_decode: bool) -> ImageFile:
+def _inspect(path: Path, base: dict, max_image_pixels: int, full_decode: bool, memo: ContentMemo | None) -> ImageFile:
     """:func:`inspect_file` for the expected kinds of bad file; ``base`` holds the record's identity fields."""
-    from PIL import Image, UnidentifiedImageError
-
-    from .imaging import plain_decode_caveat
-
     try:
         status = path.stat()
     except OSError as error:  # a dangling link, or a file removed while the folder was read
@@ -259,6 +282,23 @@ def _inspect(path: Path, base: dict, max_image_pixels: int, full_decode: bool) -
     except OSError as error:
         return ImageFile(**base, size_bytes=status.st_size, problem=f"unreadable: {error.strerror or error}")
     record = {**base, "size_bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    if memo is None:
+        return _inspect_data(data, record, path.suffix, max_image_pixels, full_decode)
+    key = content_key(record["sha256"], path.suffix.lower(), max_image_pixels, int(full_decode))
+    recalled = _recall_inspection(memo, key, base)
+    if recalled is not None:
+        return recalled
+    inspected = _inspect_data(data, record, path.suffix, max_image_pixels, full_decode)
+    _learn_inspection(memo, key, inspected)
+    return inspected
+
+
+def _inspect_data(data: bytes, record: dict, suffix: str, max_image_pixels: int, full_decode: bool) -> ImageFile:
+    """Header, integrity and perceptual hash of a file's ``data``; ``record`` holds its identity, size and hash."""
+    from PIL import Image, UnidentifiedImageError
+
+    from .imaging import plain_decode_caveat
+
     if not data:
         return ImageFile(**record, problem="empty file (0 bytes)")
     notes: list[str] = []
@@ -277,8 +317,8 @@ def _inspect(path: Path, base: dict, max_image_pixels: int, full_decode: bool) -
         record.update(format=image.format or "", mode=image.mode, width=image.width, height=image.height)
         if image.format not in _FORMAT_EXTENSIONS:
             return ImageFile(**record, problem=f"unsupported image format {image.format} (expected JPEG or PNG)")
-        if path.suffix.lower() not in _FORMAT_EXTENSIONS[image.format]:
-            notes.append(f"{image.format} data with a {path.suffix} extension")
+        if suffix.lower() not in _FORMAT_EXTENSIONS[image.format]:
+            notes.append(f"{image.format} data with a {suffix} extension")
         if image.width * image.height > max_image_pixels:
             return ImageFile(**record, problem=_too_many_pixels(f"{image.width} x {image.height}", max_image_pixels))
         try:
@@ -315,7 +355,10 @@ def take_inventory(
     full_decode: bool = False,
     workers: int | None = None,
 ) -> Inventory:
-    """Inspect every file under the class folders, in parallel, in a fixed (sorted) order."""
+    """Inspect every file under the class folders, in parallel, in a fixed (sorted) order.
+
+    Files inspected before (same bytes, any name) are taken from the file store instead of being decoded.
+    """
     paths: list[tuple[Path, int]] = []
     ignored: list[tuple[str, str]] = []
     unlisted: list[tuple[str, str]] = []
@@ -327,11 +370,16 @@ def take_inventory(
         unlisted.extend(not_listed)
         unseen.extend(not_followed)
 
+    memo = inspection_memo()
+
     def inspect(item: tuple[Path, int]) -> ImageFile:
-        return inspect_file(item[0], root, item[1], max_image_pixels=max_image_pixels, full_decode=full_decode)
+        return inspect_file(
+            item[0], root, item[1], max_image_pixels=max_image_pixels, full_decode=full_decode, memo=memo
+        )
 
     with _pillow_pixel_limit(max_image_pixels), ThreadPoolExecutor(max_workers=workers or usable_cores()) as pool:
         files = list(progress(pool.map(inspect, paths), "checking images", total=len(paths), unit="file"))
+    memo.save()
     return Inventory(files=files, ignored=ignored, unlisted_folders=unlisted, unseen=unseen)
 
 

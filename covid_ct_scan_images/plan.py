@@ -183,6 +183,30 @@ def _pin_to_manifest(
     return kept
 
 
+def remembered_splits(names: list[str], labels: list[int], patients: list[str], groups: list[str]) -> list[Assignment]:
+    """:func:`~covid_ct_scan_images.splits.assign_splits`, kept in the file store under a hash of its input.
+
+    The assignment depends only on these four lists, so a rebuild of the same images (another config,
+    a fix to a file that leaves the groups as they were) reuses it without importing scikit-learn.
+    """
+    import hashlib
+    import json
+
+    from .filestore import kind_version, open_memo
+
+    key = hashlib.sha256(json.dumps([names, labels, patients, groups]).encode()).hexdigest()
+    memo = open_memo("splits", kind_version(), keys=[key])
+    stored = memo.recall(key)
+    if stored is not None:
+        rows = zip(names, labels, patients, json.loads(stored), strict=True)
+        assignments = [Assignment(name, int(label), patient, *split_fold) for name, label, patient, split_fold in rows]
+    else:
+        assignments = assign_splits(names, labels, patients, groups)
+        memo.learn(key, json.dumps([[row.split, row.fold] for row in assignments]).encode())
+    memo.save()
+    return assignments
+
+
 def plan_dataset(located: DatasetRoot, options: BuildOptions) -> DatasetPlan:
     """Check the download and assign every kept image a patient, split and fold.
 
@@ -197,7 +221,7 @@ def plan_dataset(located: DatasetRoot, options: BuildOptions) -> DatasetPlan:
     labels = [item.label for item in checked.kept]
     patients = [patient_of(name) for name in names]
     groups = split_groups(patients, checked.links)
-    assignments = assign_splits(names, labels, patients, groups)
+    assignments = remembered_splits(names, labels, patients, groups)
     planned = [
         PlannedImage(item.file, item.label, row.patient_id, source_of(row.image_id), row.split, row.fold)
         for item, row in zip(checked.kept, assignments, strict=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,10 +13,19 @@ from covid_ct_scan_images.synthetic import make_synthetic_download
 REAL_SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "real_sample"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_file_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """No test, not even a module- or session-scoped fixture, reads or writes the user's file store."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("COVID_CT_STORE", str(tmp_path_factory.mktemp("session-filestore")))
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _offline_and_isolated(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
-    """No network, and no test reads a real download from the user's environment."""
+    """No network, no test reads a real download from the user's environment or uses their file store."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("COVID_CT_STORE", str(tmp_path_factory.mktemp("filestore")))
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     monkeypatch.delenv("COVID_CT_DATA_DIR", raising=False)
     monkeypatch.setattr(

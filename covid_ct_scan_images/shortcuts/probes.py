@@ -9,6 +9,8 @@ resamples, so their intervals are comparable.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -23,6 +25,7 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from ..errors import DatasetError
+from ..filestore import ContentMemo, kind_version, open_memo
 from ..progress import progress
 from ..statistics import bootstrap_intervals, fast_ranking_metrics, ranking_metrics
 from .features import (
@@ -35,7 +38,7 @@ from .features import (
     center_features,
     extract_features,
 )
-from .report import ProbeResult, ShortcutReport, chance_result
+from .report import REPORT_FORMAT, ProbeResult, ShortcutReport, chance_result, from_dict, to_dict
 
 #: Default number of patient-bootstrap resamples behind each interval.
 DEFAULT_BOOTSTRAP = 1000
@@ -214,6 +217,12 @@ def run_shortcut_probes(
             "with --full-decode to find and leave out damaged images"
         ) from error
 
+    memo, key = _remembered_reports(matrices, labels, folds, patient_ids, (n_bootstrap, seed, center_fraction), probes)
+    stored = None if key is None else memo.recall(key)
+    if stored is not None:
+        memo.save()
+        return from_dict(json.loads(stored))
+
     scores, widths = [], []
     # The models are small: one thread is faster than OpenMP's spin-waiting on a busy machine.
     with threadpool_limits(limits=1):
@@ -238,7 +247,7 @@ def run_shortcut_probes(
                 sees_lungs=probe.sees_lungs,
             )
         )
-    return ShortcutReport(
+    report = ShortcutReport(
         n_images=len(labels),
         n_patients=len(set(patient_ids)),
         n_positive=int(labels.sum()),
@@ -248,3 +257,35 @@ def run_shortcut_probes(
         center_fraction=center_fraction,
         results=tuple(results),
     )
+    if key is not None:
+        memo.learn(key, json.dumps(to_dict(report)).encode())
+        memo.save()
+    return report
+
+
+def _remembered_reports(
+    matrices: FeatureMatrices,
+    labels: np.ndarray,
+    folds: np.ndarray,
+    patient_ids: list[str],
+    settings: tuple[int, int, float],
+    probes: Sequence[Probe],
+) -> tuple[ContentMemo | None, str | None]:
+    """The file store's earlier audits and the key of this one: a hash of every input of the computation.
+
+    The models and the bootstrap are deterministic given the features, labels, folds, patients and
+    settings, so ``covid-ct export`` after ``covid-ct shortcuts`` reuses the audit. Only the built-in
+    probes are kept (custom ones cannot be told apart by name).
+    """
+    if tuple(probes) != PROBES:
+        return None, None
+    import sklearn
+
+    digest = hashlib.sha256()
+    for array in (matrices.metadata, matrices.intensity, matrices.thumbnails, labels, folds):
+        digest.update(f"{array.dtype}{array.shape}".encode())
+        digest.update(np.ascontiguousarray(array).tobytes())
+    digest.update(json.dumps([patient_ids, list(settings)]).encode())
+    key = digest.hexdigest()
+    version = kind_version(report_format=REPORT_FORMAT, scikit_learn=sklearn.__version__)
+    return open_memo("shortcut_report", version, keys=[key]), key
