@@ -47,7 +47,9 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         importlib.import_module(f"{__name__}.{name}").register(subparsers)
     for subparser in subparsers.choices.values():
         subparser.add_argument(
-            "--quiet", action="store_true", help="no progress bars (they are also off when stderr is not a terminal)"
+            "--quiet",
+            action="store_true",
+            help="no progress bars or notes on stderr (bars are also off when stderr is not a terminal)",
         )
     return parser
 
