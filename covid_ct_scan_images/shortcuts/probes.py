@@ -25,7 +25,7 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from ..errors import DatasetError
-from ..filestore import ContentMemo, kind_version, open_memo
+from ..filestore import ContentMemo, kind_version, open_memo, store_folder
 from ..progress import progress
 from ..statistics import bootstrap_intervals, fast_ranking_metrics, ranking_metrics
 from .features import (
@@ -276,8 +276,11 @@ def remembered_shortcut_report(
 ) -> ShortcutReport | None:
     """The report :func:`run_shortcut_probes` saved in the file store for these inputs, or ``None``.
 
-    Only the image features are read (from the file store when an earlier command extracted them); no probe is fitted.
+    Only the image features are read (from the file store when an earlier command extracted them); no probe is
+    fitted. With the store off nothing can be remembered, so nothing is read.
     """
+    if store_folder() is None:
+        return None
     matrices, labels, folds, patient_ids = _probe_inputs(dataset, center_fraction)
     memo, key = _remembered_reports(matrices, labels, folds, patient_ids, (n_bootstrap, seed, center_fraction), PROBES)
     stored = None if memo is None or key is None else memo.recall(key)
