@@ -1,11 +1,8 @@
 """Render the dataset card (``README.md`` of an export) from ``dataset_card.md`` and the exported builds.
 
-``dataset_card.md`` at the repository root is the card's source: a YAML header with the fields a person
-writes (name, licence, tags) and Markdown text with ``string.Template`` placeholders (``${split_table}``).
-:func:`render_card` takes what the export hands it (the builds' rows as :class:`CardStats`, the
-``configs`` and ``dataset_info`` it wrote as ``datasets`` metadata objects), computes every number the card
-shows, and writes the YAML with ``huggingface_hub.DatasetCard`` plus a ``version`` key (what
-:func:`card_version` reads back). Nothing in the card is typed by hand that the data could contradict.
+``dataset_card.md`` holds the YAML a person writes (name, licence, tags) and Markdown with ``string.Template``
+placeholders; every number comes from the data. The YAML gains ``configs`` and ``dataset_info`` (written by the
+``datasets`` metadata classes) and ``version`` (read back by :func:`card_version`).
 """
 
 from __future__ import annotations
@@ -59,16 +56,13 @@ MAX_LISTED = 20
 
 
 def load_template(path: str | os.PathLike[str] | None = None) -> str:
-    """The card's source text: ``path``, or ``dataset_card.md`` (the repository's, or an installed wheel's copy).
-
-    A missing, unreadable or non-UTF-8 file is a :class:`UsageError` naming it (checked before any build).
-    """
+    """The card's source text: ``path``, or ``dataset_card.md``; a :class:`UsageError` names a bad file."""
     if path is not None:
         source = Path(path)
     else:
         source = next((candidate for candidate in TEMPLATE_PATHS if candidate.is_file()), TEMPLATE_PATHS[0])
     try:
-        return source.read_text(encoding="utf-8")
+        template = source.read_text(encoding="utf-8")
     except UnicodeDecodeError as error:
         raise UsageError(
             f"the dataset card source {source} is not UTF-8 text (byte {error.start}); save it as UTF-8."
@@ -79,6 +73,11 @@ def load_template(path: str | os.PathLike[str] | None = None) -> str:
             "of the covid_ct_scan_images repository (installed wheels carry a copy); reinstall the package or pass "
             "--card-template FILE."
         ) from error
+    try:
+        DatasetCard(template)
+    except ValueError as error:
+        raise UsageError(f"the dataset card source {source} has an invalid YAML header: {error}") from error
+    return template
 
 
 def size_category(n_rows: int) -> str:

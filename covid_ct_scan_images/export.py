@@ -1,41 +1,30 @@
 """Write the folder that goes to the Hugging Face Hub: Parquet shards, the dataset card, the manifest.
 
-:func:`export_dataset` builds both configs with :func:`covid_ct_scan_images.prepare` and writes::
-
-    OUT/
-      README.md                                  the dataset card (YAML header + text), see card.py
-      data/default/{train,validation,test}-00000-of-00001.parquet
-      data/full/train-00000-of-00001.parquet     with the `fold` column
-      splits_manifest.csv                        image_id, label, patient_id, split, fold
-      audit_report.json                          what the checks found (local folders become ``<local>``)
-      shortcut_probes.json                       the shortcut audit, when it was computed or given
-
-The shards are written with ``datasets.Dataset.to_parquet`` (the writer ``push_to_hub`` uses), so they carry
-the builder's ``Features`` as they are and the original image bytes; the image ``path`` is the file name
-only. Plain ``datasets.load_dataset(OUT)`` reads the folder without this library. Each shard is written to
-memory and then to disk by Python, so a full disk or Ctrl-C is an ordinary exception (pyarrow aborts the
-process when its own file writes fail); the folder is staged next to ``OUT`` and renamed into place, and
-removed on any failure.
+Layout: ``README.md`` (the card, see card.py), ``data/<config>/<split>-0000i-of-0000n.parquet`` for the
+``default`` and ``full`` configs, ``splits_manifest.csv``, ``audit_report.json`` and, when computed or given,
+``shortcut_probes.json``; plain ``datasets.load_dataset(OUT)`` reads it. Local folders become ``<local>``.
+pyarrow aborts the process when its own file writes fail, so each shard is written to memory and then to disk
+by Python; the folder is staged next to ``OUT``, renamed into place, and removed on any failure.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import math
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import datasets
 import pyarrow as pa
 from datasets.info import DatasetInfosDict
 from datasets.utils.metadata import MetadataConfigs
-from huggingface_hub import DatasetCard
 from tqdm.auto import tqdm
 
 from .api import PreparedDataset, prepare
@@ -49,29 +38,23 @@ if TYPE_CHECKING:
 
 #: Configs that every export holds, in the order the card lists them.
 EXPORT_CONFIGS: tuple[str, ...] = ("default", "full")
-
-#: Folder of the Parquet shards inside an export; one subfolder per config.
 DATA_DIR = "data"
-
-#: The dataset card inside an export (the name the Hub reads).
 CARD_FILENAME = datasets.config.REPOCARD_FILENAME
-
-#: The shortcut audit saved with an export (the format of ``covid-ct shortcuts --json``).
 SHORTCUTS_FILENAME = "shortcut_probes.json"
 
 #: Every top-level name an export may contain (used to recognise an export folder).
 EXPORT_ENTRIES = frozenset({CARD_FILENAME, DATA_DIR, MANIFEST_FILENAME, REPORT_FILENAME, SHORTCUTS_FILENAME})
-
-#: Placeholder for this machine's folders in every exported file.
 LOCAL_PLACEHOLDER = "<local>"
 
 #: Largest shard, in bytes of Arrow data (the size ``push_to_hub`` aims at by default).
 MAX_SHARD_BYTES = 500_000_000
 
+_Scrubbed = TypeVar("_Scrubbed")
+
 
 @dataclass
 class ExportResult:
-    """An export folder, the files in it (POSIX paths relative to it) and the builds it came from."""
+    """An export folder, the files in it (POSIX paths relative to it), the builds it came from and its card."""
 
     out_dir: Path
     files: list[str]
@@ -92,11 +75,9 @@ def export_files(out_dir: Path) -> list[str]:
 
 
 def _check_target(out_dir: Path, overwrite: bool) -> None:
-    if not out_dir.exists():
-        return
-    if not out_dir.is_dir():
+    if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"{out_dir} exists and is not a folder; choose another output folder.")
-    if not any(out_dir.iterdir()):
+    if not out_dir.exists() or not any(out_dir.iterdir()):
         return
     if not overwrite:
         raise UsageError(
@@ -104,18 +85,6 @@ def _check_target(out_dir: Path, overwrite: bool) -> None:
         )
     if not is_export_folder(out_dir):
         raise UsageError(f"{out_dir} is not empty and is not an earlier export; it is left untouched.")
-
-
-def read_card_template(path: str | os.PathLike[str] | None) -> str:
-    """The card source, checked to be readable UTF-8 with a YAML header (a :class:`UsageError` names the file)."""
-    template = load_template(path)
-    try:
-        DatasetCard(template)
-    except ValueError as error:
-        raise UsageError(
-            f"the dataset card source {path or 'dataset_card.md'} has an invalid YAML header: {error}"
-        ) from error
-    return template
 
 
 def read_shortcuts(path: str | os.PathLike[str]) -> ShortcutReport:
@@ -147,9 +116,8 @@ def _check_shortcuts_match(report: ShortcutReport, full: datasets.Dataset, path:
 def local_folders(*paths: str | os.PathLike[str] | None) -> list[str]:
     """This machine's folders to hide: the parents of the given paths (as given and resolved) and the home folder.
 
-    Names below a parent stay (``<local>/real_sample/COVID-19-CT SCAN IMAGES_COVID_datasets``), so a report
-    still says where in the download a file was. Shortest first: a parent is replaced before a longer folder
-    that starts with it.
+    Names below a parent stay (``<local>/real_sample/...``), so a report still says where in the download a
+    file was. Shortest first: a parent is replaced before a longer folder that starts with it.
     """
     folders = {os.fspath(Path.home())}
     for path in filter(None, paths):
@@ -158,16 +126,16 @@ def local_folders(*paths: str | os.PathLike[str] | None) -> list[str]:
     return sorted((folder for folder in folders if folder not in ("", "/", ".")), key=len)
 
 
-def scrub(value: object, folders: list[str]) -> object:
+def scrub(value: _Scrubbed, folders: list[str]) -> _Scrubbed:
     """``value`` (a string or a JSON-like structure) with every folder in ``folders`` replaced by ``<local>``."""
     if isinstance(value, str):
         for folder in folders:
-            value = value.replace(folder, LOCAL_PLACEHOLDER)
+            value = value.replace(folder, LOCAL_PLACEHOLDER)  # type: ignore[assignment]
         return value
     if isinstance(value, list | tuple):
-        return [scrub(item, folders) for item in value]
+        return [scrub(item, folders) for item in value]  # type: ignore[return-value]
     if isinstance(value, dict):
-        return {key: scrub(item, folders) for key, item in value.items()}
+        return {key: scrub(item, folders) for key, item in value.items()}  # type: ignore[return-value]
     return value
 
 
@@ -181,6 +149,21 @@ def plan_shards(builds: dict[str, PreparedDataset], max_shard_bytes: int) -> dic
                 path = f"{DATA_DIR}/{config}/{split}-{index:05d}-of-{count:05d}.parquet"
                 shards[path] = dataset.shard(num_shards=count, index=index, contiguous=True)
     return shards
+
+
+def write_shards(shards: dict[str, datasets.Dataset], folder: Path, progress: bool) -> None:
+    """Write each shard as Parquet into memory, then to ``folder``, under one bar (``datasets``' own bars off)."""
+    enabled = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()
+    try:
+        for relative, rows in tqdm(shards.items(), desc="writing Parquet shards", unit="shard", disable=not progress):
+            sink = pa.BufferOutputStream()
+            rows.to_parquet(sink)
+            (folder / relative).parent.mkdir(parents=True, exist_ok=True)
+            (folder / relative).write_bytes(memoryview(sink.getvalue()))
+    finally:
+        if enabled:
+            datasets.enable_progress_bars()
 
 
 def hub_metadata(builds: dict[str, PreparedDataset], folder: Path) -> tuple[MetadataConfigs, DatasetInfosDict]:
@@ -210,44 +193,82 @@ def _disk_full(folder: Path, needed: int) -> DatasetError:
     )
 
 
-def write_shards(shards: dict[str, datasets.Dataset], folder: Path, progress: bool) -> None:
-    """Write each shard as Parquet into memory, then to ``folder`` (so an OS error stays a Python exception).
-
-    One bar for all shards when ``progress``; ``datasets``' own bar per shard is silenced meanwhile.
-    """
-    enabled = datasets.is_progress_bar_enabled()
-    datasets.disable_progress_bars()
-    try:
-        for relative, rows in tqdm(shards.items(), desc="writing Parquet shards", unit="shard", disable=not progress):
-            sink = pa.BufferOutputStream()
-            rows.to_parquet(sink)
-            target = folder / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with target.open("wb") as stream:
-                stream.write(memoryview(sink.getvalue()))
-    finally:
-        if enabled:
-            datasets.enable_progress_bars()
-
-
-def _write_text(path: Path, text: str) -> None:
-    path.write_text(text, encoding="utf-8")
-
-
-def _stage(target: Path) -> Path:
+@contextlib.contextmanager
+def _staged_folder(target: Path, needed: int) -> Iterator[Path]:
+    """A hidden folder next to ``target``: it replaces ``target`` when the block succeeds, and is removed otherwise."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
-
-
-def _replace(target: Path, staging: Path) -> None:
-    """Put the staged folder in place of the target (an earlier export is removed after the swap)."""
-    old = None
-    if target.exists():
+    if shutil.disk_usage(target.parent).free < needed:
+        raise _disk_full(target.parent, needed)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+    try:
+        yield staging
+    except BaseException as error:
+        shutil.rmtree(staging, ignore_errors=True)
+        if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+            raise _disk_full(target.parent, needed) from error
+        raise
+    if target.exists():  # an earlier export (_check_target made sure): swap first, then remove it
         old = target.with_name(f".{target.name}.old-{os.getpid()}")
         target.rename(old)
-    staging.rename(target)
-    if old is not None:
+        staging.rename(target)
         shutil.rmtree(old)
+    else:
+        staging.rename(target)
+
+
+def _build_configs(
+    data_dir: str | os.PathLike[str] | None, cache_dir: str | os.PathLike[str] | None, options: dict[str, object]
+) -> dict[str, PreparedDataset]:
+    """Every exported config, built (or reused from the cache) with the same split manifest."""
+    builds = {config: prepare(data_dir, config=config, cache_dir=cache_dir, **options) for config in EXPORT_CONFIGS}
+    if len({build.manifest_path.read_bytes() for build in builds.values()}) != 1:
+        raise DatasetError("the default and full builds disagree on the split manifest; rebuild both configs.")
+    return builds
+
+
+def _shortcut_audit(
+    full: datasets.Dataset, n_bootstrap: int | None, note: Callable[[str], None] | None
+) -> ShortcutReport:
+    """The shortcut audit of ``full``: the one the file store remembers for the same input, else computed now."""
+    from .shortcuts.probes import DEFAULT_BOOTSTRAP, remembered_shortcut_report, run_shortcut_probes
+
+    n_bootstrap = DEFAULT_BOOTSTRAP if n_bootstrap is None else n_bootstrap
+    tell = note or (lambda _line: None)
+    remembered = remembered_shortcut_report(full, n_bootstrap=n_bootstrap)
+    if remembered is not None:
+        tell("reusing the shortcut audit that `covid-ct shortcuts` computed for this input")
+        return remembered
+    tell(
+        "computing the shortcut probes for the card (minutes on the full download); --shortcuts-json FILE "
+        "reuses a saved `covid-ct shortcuts PATH --json FILE` run, --no-shortcuts skips them"
+    )
+    return run_shortcut_probes(full, n_bootstrap=n_bootstrap)
+
+
+def _write_card_and_reports(
+    folder: Path,
+    builds: dict[str, PreparedDataset],
+    shortcuts: ShortcutReport | None,
+    folders: list[str],
+    template: str,
+    repo_id: str | None,
+) -> str:
+    """Write the manifest, the audit report, the shortcut audit and the card (scrubbed) next to the shards."""
+    from .shortcuts.report import to_dict
+
+    default = builds["default"]
+    manifest = default.manifest_path.read_bytes()
+    (folder / MANIFEST_FILENAME).write_bytes(manifest)
+    report = scrub(json.loads(default.report_path.read_text(encoding="utf-8")), folders)
+    (folder / REPORT_FILENAME).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    if shortcuts is not None:
+        text = json.dumps(scrub(to_dict(shortcuts), folders), indent=2) + "\n"
+        (folder / SHORTCUTS_FILENAME).write_text(text, encoding="utf-8")
+    stats = collect_stats(default.dataset, builds["full"].dataset["train"], Report.from_dict(report), manifest)
+    configs, infos = hub_metadata(builds, folder)
+    card = scrub(render_card(stats, configs, infos, template=template, shortcuts=shortcuts, repo_id=repo_id), folders)
+    (folder / CARD_FILENAME).write_text(card, encoding="utf-8")
+    return card
 
 
 def export_dataset(
@@ -268,67 +289,30 @@ def export_dataset(
 ) -> ExportResult:
     """Build both configs from the raw download and write the Hub folder to ``out_dir``.
 
-    ``options`` are the build options of :func:`covid_ct_scan_images.prepare` (``strict``,
-    ``splits_manifest``, ...). The shortcut table of the card comes from ``shortcuts_json`` (a saved
-    ``covid-ct shortcuts`` run, checked to be of the same data), or is computed now
-    (``compute_shortcuts``; ``n_bootstrap`` resamples for its intervals, default the audit's), or the
-    card says it was not computed. ``out_dir`` must be new or empty; ``overwrite`` replaces an earlier
-    export (never another folder). ``card_template`` replaces the repository's ``dataset_card.md``;
-    ``repo_id`` is the Hub repository the card's loading example names (``None``: the example loads the
-    folder). Every side input is checked before the build. ``progress`` shows a bar per shard on stderr;
-    ``note`` receives a line when a slow step that could have been skipped (the shortcut probes) starts.
+    ``options`` go to :func:`covid_ct_scan_images.prepare`. The card's shortcut table comes from
+    ``shortcuts_json`` (a saved ``covid-ct shortcuts`` run of the same data), else from the file store or a
+    new run (``compute_shortcuts``; ``n_bootstrap`` resamples), else says it was not computed. ``out_dir`` must
+    be new or empty; ``overwrite`` replaces an earlier export only. ``card_template`` replaces
+    ``dataset_card.md``; ``repo_id`` is the repository the card's loading example names. Side inputs are
+    checked before the build. ``progress`` shows a bar on stderr; ``note`` hears which shortcut audit is used.
     """
-    from .shortcuts import DEFAULT_BOOTSTRAP, run_shortcut_probes, to_dict
-
     target = Path(out_dir).expanduser().resolve()
     _check_target(target, overwrite)
-    template = read_card_template(card_template)
-    saved = read_shortcuts(shortcuts_json) if shortcuts_json is not None else None
-    builds = {config: prepare(data_dir, config=config, cache_dir=cache_dir, **options) for config in EXPORT_CONFIGS}
-    default, full = builds["default"], builds["full"].dataset["train"]
-    manifest = default.manifest_path.read_bytes()
-    if manifest != builds["full"].manifest_path.read_bytes():
-        raise DatasetError("the default and full builds disagree on the split manifest; rebuild both configs.")
-    shortcuts = saved
-    if saved is not None:
-        _check_shortcuts_match(saved, full, shortcuts_json)  # type: ignore[arg-type]
+    template = load_template(card_template)
+    shortcuts = read_shortcuts(shortcuts_json) if shortcuts_json is not None else None
+    builds = _build_configs(data_dir, cache_dir, options)
+    full = builds["full"].dataset["train"]
+    if shortcuts is not None:
+        _check_shortcuts_match(shortcuts, full, shortcuts_json)  # type: ignore[arg-type]
     elif compute_shortcuts:
-        if note is not None:
-            note(
-                "computing the shortcut probes for the card (minutes on the full download); --shortcuts-json FILE "
-                "reuses a saved `covid-ct shortcuts PATH --json FILE` run, --no-shortcuts skips them"
-            )
-        shortcuts = run_shortcut_probes(full, n_bootstrap=DEFAULT_BOOTSTRAP if n_bootstrap is None else n_bootstrap)
-    report = json.loads(default.report_path.read_text(encoding="utf-8"))
-    folders = local_folders(data_dir, report.get("root"), options.get("splits_manifest"), cache_dir)  # type: ignore[arg-type]
+        shortcuts = _shortcut_audit(full, n_bootstrap, note)
+    root = builds["default"].report.root
+    folders = local_folders(data_dir, root, options.get("splits_manifest"), cache_dir)  # type: ignore[arg-type]
     shards = plan_shards(builds, max_shard_bytes)
-    needed = sum(dataset.data.nbytes for dataset in shards.values())
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if shutil.disk_usage(target.parent).free < needed:
-        raise _disk_full(target.parent, needed)
-    staging = _stage(target)
-    try:
+    with _staged_folder(target, sum(shard.data.nbytes for shard in shards.values())) as staging:
         write_shards(shards, staging, progress)
-        (staging / MANIFEST_FILENAME).write_bytes(manifest)
-        public_report = scrub(report, folders)
-        _write_text(staging / REPORT_FILENAME, json.dumps(public_report, indent=2, ensure_ascii=False) + "\n")
-        if shortcuts is not None:
-            _write_text(staging / SHORTCUTS_FILENAME, json.dumps(scrub(to_dict(shortcuts), folders), indent=2) + "\n")
-        stats = collect_stats(default.dataset, full, Report.from_dict(public_report), manifest)  # type: ignore[arg-type]
-        configs, infos = hub_metadata(builds, staging)
-        card = render_card(stats, configs, infos, template=template, shortcuts=shortcuts, repo_id=repo_id)
-        card = scrub(card, folders)
-        _write_text(staging / CARD_FILENAME, card)  # type: ignore[arg-type]
-    except OSError as error:
-        shutil.rmtree(staging, ignore_errors=True)
-        if error.errno == errno.ENOSPC:
-            raise _disk_full(target.parent, needed) from error
-        raise
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    _replace(target, staging)
-    return ExportResult(out_dir=target, files=export_files(target), builds=builds, card=card)  # type: ignore[arg-type]
+        card = _write_card_and_reports(staging, builds, shortcuts, folders, template, repo_id)
+    return ExportResult(out_dir=target, files=export_files(target), builds=builds, card=card)
 
 
 __all__ = [

@@ -1,14 +1,9 @@
 """Publish an export folder to the Hugging Face Hub: one commit, a version tag, private by default.
 
-:func:`plan_upload` turns an export folder (see :mod:`covid_ct_scan_images.export`) into the upload: one
-``CommitOperationAdd`` per file, the commit message naming the dataset version (the ``version`` of the card's
-YAML), the tag ``v<VERSION>``. :func:`push_dataset` exports first when given a raw download, then creates the
-dataset repository (**private** unless ``public``) and commits with ``HfApi.create_commit``, which leaves out
-unchanged files and makes no empty commit. It refuses to write into a repository holding files that an export
-never contains, and never moves an existing version tag: while that tag exists, the upload goes to a pull request
-(``create_pr``), so changed content reaches neither ``main`` nor the tag. Every error the Hub returns becomes one
-:class:`~covid_ct_scan_images.errors.DatasetError` with a plain message; the token is read by ``huggingface_hub``
-(``HF_TOKEN``, ``hf auth login``) and never printed or stored by this module.
+``HfApi.create_commit`` leaves out unchanged files and makes no empty commit. A repository holding files an
+export never contains is refused; an existing version tag is never moved (the upload then goes to a pull
+request). Hub errors become one plain :class:`~covid_ct_scan_images.errors.DatasetError`; the token is read
+by ``huggingface_hub`` and never printed.
 """
 
 from __future__ import annotations
@@ -55,11 +50,6 @@ NO_TOKEN_MESSAGE = (
 )
 
 
-def commit_message(version: str) -> str:
-    """The message of the upload commit; it names the dataset version."""
-    return f"Upload {DATASET_NAME} dataset version {version}"
-
-
 @dataclass
 class UploadPlan:
     """What a push sends: the files, the commit message, the tag, and whether the repository is private."""
@@ -70,7 +60,6 @@ class UploadPlan:
     commit_message: str
     tag: str
     private: bool
-    version: str
 
     def operations(self) -> list[CommitOperationAdd]:
         """One ``CommitOperationAdd`` per file."""
@@ -122,16 +111,10 @@ def plan_upload(
         repo_id=repo_id,
         folder=root,
         files=export_files(root),
-        commit_message=commit_message(version),
+        commit_message=f"Upload {DATASET_NAME} dataset version {version}",
         tag=tag or f"v{version}",
         private=not public,
-        version=version,
     )
-
-
-def _status(error: HfHubHTTPError) -> int | None:
-    response = getattr(error, "response", None)
-    return getattr(response, "status_code", None)
 
 
 @contextlib.contextmanager
@@ -142,8 +125,8 @@ def hub_errors(repo_id: str, endpoint: str) -> Iterator[None]:
     except DatasetError:
         raise
     except HfHubHTTPError as error:
-        status = _status(error)
-        server = getattr(error, "server_message", None) or ""
+        status = getattr(error.response, "status_code", None)
+        server = error.server_message or ""
         detail = f" The Hub said: {server}" if server else ""
         if status == 401:
             message = (
@@ -254,13 +237,11 @@ def push_dataset(
     api: HfApi | None = None,
     **export_options: object,
 ) -> PushResult:
-    """Push an export folder, or a raw download exported on the fly, to the dataset repository ``repo_id``.
+    """Push an export folder, or a raw download exported first (with ``export_options``), to ``repo_id``.
 
-    The repository is created private unless ``public``. ``dry_run`` only plans (and exports, for a raw
-    download) and contacts nothing; it is the only mode that works without ``repo_id``. ``token`` defaults
-    to ``huggingface_hub``'s (``HF_TOKEN``, then the ``hf auth login`` file); ``endpoint`` is the Hub's
-    address (default ``HF_ENDPOINT``, else huggingface.co). ``api`` replaces the ``HfApi`` client (tests).
-    ``export_options`` go to :func:`~covid_ct_scan_images.export.export_dataset` when ``path`` is a raw download.
+    The repository is created private unless ``public``. ``dry_run`` contacts nothing and is the only mode
+    that works without ``repo_id``. ``token`` and ``endpoint`` default to ``huggingface_hub``'s; ``api``
+    replaces the ``HfApi`` client (tests).
     """
     if repo_id is None and not dry_run:
         raise UsageError("--repo-id NAMESPACE/NAME is needed to upload (only --dry-run works without it).")
@@ -284,7 +265,6 @@ __all__ = [
     "PushResult",
     "UploadPlan",
     "check_repo_id",
-    "commit_message",
     "hub_errors",
     "plan_upload",
     "push_dataset",

@@ -7,7 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from export_support import TEST_BOOTSTRAP, TEST_REPO, make_messy_download
 
+from covid_ct_scan_images.export import ExportResult, export_dataset
 from covid_ct_scan_images.synthetic import make_synthetic_download
 
 REAL_SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "real_sample"
@@ -112,4 +114,14 @@ def baseline_download(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A synthetic raw download for the baselines (45 negatives, 15 positives, 250-600 px), built once."""
     return make_synthetic_download(
         tmp_path_factory.mktemp("baseline-download"), n_negative=45, n_positive=15, min_side=250, max_side=600, seed=0
+    )
+
+
+@pytest.fixture(scope="session")
+def messy_export(tmp_path_factory: pytest.TempPathFactory) -> ExportResult:
+    """A synthetic download with a byte-identical copy and a broken file, exported once for ``TEST_REPO``."""
+    base = tmp_path_factory.mktemp("messy-export")
+    root = make_messy_download(base / "download")
+    return export_dataset(
+        root, base / "export", cache_dir=base / "hf-cache", n_bootstrap=TEST_BOOTSTRAP, repo_id=TEST_REPO
     )

@@ -1,15 +1,14 @@
-"""Shared by the export, card and push tests: a synthetic download with problems, exported once per session."""
+"""Helpers for the export, card and push tests (the ``messy_export`` fixture itself is in conftest.py)."""
 
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
 
-import pytest
 from bad_inputs import read_rows, write_rows
 
 from covid_ct_scan_images.builder import LIBRARY_CACHE_FOLDER
-from covid_ct_scan_images.export import ExportResult, export_dataset
+from covid_ct_scan_images.export import ExportResult
 from covid_ct_scan_images.layout import folder_for_label
 from covid_ct_scan_images.synthetic import make_synthetic_download
 
@@ -42,12 +41,3 @@ def download_of(export: ExportResult) -> Path:
     """The raw download root an export was built from."""
     return Path(export.builds["default"].report.root)
 
-
-@pytest.fixture(scope="session")
-def messy_export(tmp_path_factory: pytest.TempPathFactory) -> ExportResult:
-    """The messy synthetic download exported for ``TEST_REPO`` with the shortcut probes computed."""
-    base = tmp_path_factory.mktemp("messy-export")
-    root = make_messy_download(base / "download")
-    return export_dataset(
-        root, base / "export", cache_dir=base / "hf-cache", n_bootstrap=TEST_BOOTSTRAP, repo_id=TEST_REPO
-    )

@@ -13,7 +13,7 @@ import datasets
 import pytest
 from datasets.info import DatasetInfosDict
 from datasets.utils.metadata import MetadataConfigs
-from export_support import cache_of, download_of, messy_export  # noqa: F401 (session fixture)
+from export_support import cache_of, download_of
 from huggingface_hub import DatasetCard
 from PIL import Image
 
@@ -153,7 +153,7 @@ def check_card_numbers(export: ExportResult, card: str) -> None:
         assert infos[config].download_size == sum(shard.stat().st_size for shard in shards)
 
 
-def test_card_is_valid_hub_metadata(messy_export: ExportResult) -> None:  # noqa: F811
+def test_card_is_valid_hub_metadata(messy_export: ExportResult) -> None:
     card = DatasetCard((messy_export.out_dir / "README.md").read_text(encoding="utf-8"))
     data = card.data
     assert data.pretty_name and "not CT" in data.pretty_name
@@ -206,7 +206,7 @@ def test_card_is_valid_hub_metadata(messy_export: ExportResult) -> None:  # noqa
         assert fact in card.text, fact
 
 
-def test_every_number_in_the_card_matches_the_data(messy_export: ExportResult) -> None:  # noqa: F811
+def test_every_number_in_the_card_matches_the_data(messy_export: ExportResult) -> None:
     card = (messy_export.out_dir / "README.md").read_text(encoding="utf-8")
     assert messy_export.card == card
     check_card_numbers(messy_export, card)
@@ -225,7 +225,7 @@ def test_card_of_the_real_sample(real_sample: Path, tmp_path: Path) -> None:
     assert 'load_dataset("path/to/this/folder")' in card and "NAME/" not in card
 
 
-def test_shortcut_table_and_sentence_come_from_the_run(messy_export: ExportResult) -> None:  # noqa: F811
+def test_shortcut_table_and_sentence_come_from_the_run(messy_export: ExportResult) -> None:
     card = messy_export.card
     run = from_json(messy_export.out_dir / "shortcut_probes.json")
     assert format_table(run, markdown=True) in card
@@ -260,7 +260,7 @@ def test_template_is_found_in_the_source_tree() -> None:
 
 
 def test_unknown_placeholder_and_missing_template_are_clear_errors(
-    messy_export: ExportResult,  # noqa: F811
+    messy_export: ExportResult,
     tmp_path: Path,
 ) -> None:
     template = tmp_path / "card.md"
@@ -278,7 +278,7 @@ def test_unknown_placeholder_and_missing_template_are_clear_errors(
         load_template(tmp_path / "missing.md")
 
 
-def test_the_number_check_catches_a_wrong_number(messy_export: ExportResult) -> None:  # noqa: F811
+def test_the_number_check_catches_a_wrong_number(messy_export: ExportResult) -> None:
     """The comparison above is not vacuous: one count changed in a table or the summary fails it."""
     card = messy_export.card
     train = next(line for line in card.splitlines() if line.startswith("| train |"))

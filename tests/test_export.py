@@ -13,7 +13,7 @@ import datasets
 import pyarrow.parquet as pq
 import pytest
 from bad_inputs import run_cli
-from export_support import TEST_BOOTSTRAP, TEST_REPO, cache_of, download_of, messy_export  # noqa: F401 (session fixture)
+from export_support import TEST_BOOTSTRAP, TEST_REPO, cache_of, download_of
 from plain_load import summarise
 
 from covid_ct_scan_images.errors import DatasetError, UsageError
@@ -68,7 +68,7 @@ def assert_same_as_library(export: ExportResult, plain: dict) -> None:
     assert folds == set(range(5))
 
 
-def test_export_folder_layout(messy_export: ExportResult) -> None:  # noqa: F811
+def test_export_folder_layout(messy_export: ExportResult) -> None:
     assert messy_export.files == EXPECTED_FILES
     assert is_export_folder(messy_export.out_dir)
     manifest = (messy_export.out_dir / "splits_manifest.csv").read_text(encoding="utf-8")
@@ -79,7 +79,7 @@ def test_export_folder_layout(messy_export: ExportResult) -> None:  # noqa: F811
     assert saved.n_bootstrap == TEST_BOOTSTRAP
 
 
-def test_shards_embed_bytes_and_no_local_paths(messy_export: ExportResult, tmp_path: Path) -> None:  # noqa: F811
+def test_shards_embed_bytes_and_no_local_paths(messy_export: ExportResult, tmp_path: Path) -> None:
     out = messy_export.out_dir
     for shard in sorted(out.glob("data/*/*.parquet")):
         table = pq.read_table(shard)
@@ -97,7 +97,7 @@ def test_shards_embed_bytes_and_no_local_paths(messy_export: ExportResult, tmp_p
     assert report["root"].startswith("<local>/")
 
 
-def test_plain_load_dataset_matches_library_on_synthetic(messy_export: ExportResult, tmp_path: Path) -> None:  # noqa: F811
+def test_plain_load_dataset_matches_library_on_synthetic(messy_export: ExportResult, tmp_path: Path) -> None:
     assert_same_as_library(messy_export, load_without_library(messy_export.out_dir, tmp_path))
 
 
@@ -112,7 +112,7 @@ def test_plain_load_dataset_matches_library_on_real_sample(real_sample: Path, tm
     assert sum(row["label"] for row in plain["full"]["train"]["rows"]) == 12
 
 
-def test_export_is_byte_reproducible_and_overwrite_rules(messy_export: ExportResult, tmp_path: Path) -> None:  # noqa: F811
+def test_export_is_byte_reproducible_and_overwrite_rules(messy_export: ExportResult, tmp_path: Path) -> None:
     """The same input gives the same bytes (so a re-push is a no-op); only an earlier export is overwritten."""
     root, cache = download_of(messy_export), cache_of(messy_export)
     shortcuts = messy_export.out_dir / "shortcut_probes.json"
@@ -136,7 +136,7 @@ def test_export_is_byte_reproducible_and_overwrite_rules(messy_export: ExportRes
     assert (other / "notes.txt").read_text(encoding="utf-8") == "keep me"
 
 
-def test_saved_shortcut_run_of_other_data_is_refused(messy_export: ExportResult, tmp_path: Path) -> None:  # noqa: F811
+def test_saved_shortcut_run_of_other_data_is_refused(messy_export: ExportResult, tmp_path: Path) -> None:
     data = json.loads((messy_export.out_dir / "shortcut_probes.json").read_text(encoding="utf-8"))
     data["n_images"] += 1
     wrong = tmp_path / "other-run.json"
@@ -147,7 +147,7 @@ def test_saved_shortcut_run_of_other_data_is_refused(messy_export: ExportResult,
     assert not (tmp_path / "out").exists()
 
 
-def test_cli_export(messy_export: ExportResult, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
+def test_cli_export(messy_export: ExportResult, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     root, cache = download_of(messy_export), cache_of(messy_export)
     shortcuts = messy_export.out_dir / "shortcut_probes.json"
     code, out, _ = run_cli(
@@ -162,7 +162,7 @@ def test_cli_export(messy_export: ExportResult, tmp_path: Path, capsys: pytest.C
     assert "not empty" in err
 
 
-def test_large_splits_are_sharded(messy_export: ExportResult, tmp_path: Path) -> None:  # noqa: F811
+def test_large_splits_are_sharded(messy_export: ExportResult, tmp_path: Path) -> None:
     """A split larger than the shard size is cut into `split-0000i-of-0000n` shards that still load as one split."""
     root, cache = download_of(messy_export), cache_of(messy_export)
     shortcuts = messy_export.out_dir / "shortcut_probes.json"

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 import tomllib
 from bad_inputs import run_cli
-from export_support import TEST_REPO, cache_of, download_of, make_messy_download, messy_export  # noqa: F401
+from export_support import TEST_REPO, cache_of, download_of, make_messy_download
 
 import covid_ct_scan_images
 from covid_ct_scan_images.builder import CovidCTScanImages
@@ -32,7 +32,7 @@ def leftovers(folder: Path) -> list[str]:
 
 
 def test_export_to_a_full_disk_is_one_message_and_leaves_nothing(
-    messy_export: ExportResult,  # noqa: F811
+    messy_export: ExportResult,
     small_disk,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -46,7 +46,7 @@ def test_export_to_a_full_disk_is_one_message_and_leaves_nothing(
 
 
 def test_disk_filling_up_while_writing_shards_is_caught_and_cleaned(
-    messy_export: ExportResult,  # noqa: F811
+    messy_export: ExportResult,
     small_disk,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -62,7 +62,7 @@ def test_disk_filling_up_while_writing_shards_is_caught_and_cleaned(
 
 
 def test_ctrl_c_while_writing_shards_exits_130_and_removes_the_partial_folder(
-    messy_export: ExportResult,  # noqa: F811
+    messy_export: ExportResult,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
@@ -85,7 +85,7 @@ def test_ctrl_c_while_writing_shards_exits_130_and_removes_the_partial_folder(
 
 
 def test_prepare_on_a_full_disk_is_one_message(
-    messy_export: ExportResult,  # noqa: F811
+    messy_export: ExportResult,
     small_disk,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -110,7 +110,7 @@ def test_prepare_on_a_full_disk_is_one_message(
     ],
 )
 def test_bad_side_inputs_are_refused_before_the_build(
-    messy_export: ExportResult,  # noqa: F811
+    messy_export: ExportResult,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     name: str,
@@ -171,7 +171,7 @@ def test_no_local_path_in_any_exported_file(tmp_path: Path) -> None:
 
 
 def test_push_dry_run_without_repo_id_and_upload_without_it(
-    messy_export: ExportResult,  # noqa: F811
+    messy_export: ExportResult,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     code, out, _ = run_cli(capsys, "push", messy_export.out_dir, "--dry-run")
@@ -181,7 +181,7 @@ def test_push_dry_run_without_repo_id_and_upload_without_it(
 
 
 def test_export_without_repo_id_names_no_placeholder_and_cannot_be_pushed_to_a_repository(
-    messy_export: ExportResult,  # noqa: F811
+    messy_export: ExportResult,
     tmp_path: Path,
 ) -> None:
     root, cache = download_of(messy_export), cache_of(messy_export)

@@ -21,7 +21,7 @@ from types import SimpleNamespace
 
 import pytest
 from bad_inputs import run_cli
-from export_support import TEST_REPO, cache_of, download_of, messy_export  # noqa: F401 (session fixture)
+from export_support import TEST_REPO, cache_of, download_of
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, constants
 from huggingface_hub.hf_api import GitRefInfo, GitRefs
 
@@ -121,7 +121,7 @@ class RefusingHub:
         raise AssertionError(f"the Hub was contacted ({name}) during a dry run")
 
 
-def test_plan_upload_lists_every_file_message_and_tag(messy_export: ExportResult) -> None:  # noqa: F811
+def test_plan_upload_lists_every_file_message_and_tag(messy_export: ExportResult) -> None:
     plan = plan_upload(messy_export.out_dir, REPO)
     operations = plan.operations()
     assert all(isinstance(operation, CommitOperationAdd) for operation in operations)
@@ -138,7 +138,7 @@ def test_plan_upload_lists_every_file_message_and_tag(messy_export: ExportResult
         plan_upload(messy_export.out_dir / "data", REPO)
 
 
-def test_push_private_one_commit_tag_and_no_empty_commit(messy_export: ExportResult) -> None:  # noqa: F811
+def test_push_private_one_commit_tag_and_no_empty_commit(messy_export: ExportResult) -> None:
     hub = FakeHub()
     first = push_dataset(messy_export.out_dir, REPO, api=hub)
     assert hub.private is True
@@ -157,7 +157,7 @@ def test_push_private_one_commit_tag_and_no_empty_commit(messy_export: ExportRes
     assert hub.calls.count("create_tag") == 1
 
 
-def test_push_of_a_raw_download_exports_it_first(messy_export: ExportResult) -> None:  # noqa: F811
+def test_push_of_a_raw_download_exports_it_first(messy_export: ExportResult) -> None:
     hub = FakeHub()
     shortcuts = messy_export.out_dir / "shortcut_probes.json"
     result = push_dataset(
@@ -168,14 +168,14 @@ def test_push_of_a_raw_download_exports_it_first(messy_export: ExportResult) -> 
     assert not result.plan.folder.exists(), "the temporary export was not removed"
 
 
-def test_public_opt_in(messy_export: ExportResult) -> None:  # noqa: F811
+def test_public_opt_in(messy_export: ExportResult) -> None:
     hub = FakeHub()
     result = push_dataset(messy_export.out_dir, REPO, public=True, api=hub)
     assert hub.private is False
     assert "PUBLIC" in result.summary()
 
 
-def test_changed_content_needs_a_new_tag(messy_export: ExportResult, tmp_path: Path) -> None:  # noqa: F811
+def test_changed_content_needs_a_new_tag(messy_export: ExportResult, tmp_path: Path) -> None:
     hub = FakeHub()
     push_dataset(messy_export.out_dir, REPO, api=hub)
     changed = tmp_path / "changed"
@@ -193,14 +193,14 @@ def test_changed_content_needs_a_new_tag(messy_export: ExportResult, tmp_path: P
     assert hub.tags["v1.0.1"] == hub.commits[-1].oid != hub.tags[f"v{DATASET_VERSION}"]
 
 
-def test_repository_with_other_content_is_left_alone(messy_export: ExportResult) -> None:  # noqa: F811
+def test_repository_with_other_content_is_left_alone(messy_export: ExportResult) -> None:
     hub = FakeHub({"model.safetensors": b"weights", "README.md": b"# another project\n"})
     with pytest.raises(DatasetError, match=re.escape("already exists with other content (model.safetensors)")):
         push_dataset(messy_export.out_dir, REPO, api=hub)
     assert hub.commits == [] and hub.tags == {}
 
 
-def test_dry_run_contacts_nothing(messy_export: ExportResult, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
+def test_dry_run_contacts_nothing(messy_export: ExportResult, capsys: pytest.CaptureFixture[str]) -> None:
     result = push_dataset(messy_export.out_dir, REPO, dry_run=True, api=RefusingHub())
     assert result.dry_run and result.commit is None
     code, out, _ = run_cli(capsys, "push", messy_export.out_dir, "--repo-id", REPO, "--dry-run")
@@ -211,7 +211,7 @@ def test_dry_run_contacts_nothing(messy_export: ExportResult, capsys: pytest.Cap
 
 
 def test_no_token_is_one_clear_message(
-    messy_export: ExportResult,  # noqa: F811
+    messy_export: ExportResult,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
@@ -267,7 +267,7 @@ def local_hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[http.server.HTTPServe
     [(401, "rejected the token (401 Unauthorized)"), (403, "no permission to create or write"), (500, "answered 500")],
 )
 def test_hub_errors_from_the_real_client(
-    messy_export: ExportResult,  # noqa: F811
+    messy_export: ExportResult,
     local_hub: http.server.HTTPServer,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
@@ -291,7 +291,7 @@ def test_hub_errors_from_the_real_client(
     assert len(err.strip().splitlines()) == 1 and expected in err
 
 
-def test_unreachable_and_offline_hub(messy_export: ExportResult, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+def test_unreachable_and_offline_hub(messy_export: ExportResult, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     with pytest.raises(DatasetError, match="HF_HUB_OFFLINE"):
         push_dataset(messy_export.out_dir, REPO, token=SECRET, endpoint="http://127.0.0.1:9")

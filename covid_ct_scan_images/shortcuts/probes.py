@@ -25,7 +25,7 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from ..errors import DatasetError
-from ..filestore import ContentMemo, kind_version, open_memo
+from ..filestore import ContentMemo, kind_version, open_memo, store_folder
 from ..progress import progress
 from ..statistics import bootstrap_intervals, fast_ranking_metrics, ranking_metrics
 from .features import (
@@ -190,33 +190,7 @@ def run_shortcut_probes(
     Scores are out of fold over the ``fold`` column; intervals come from ``n_bootstrap`` patient
     resamples (0 for none). The same ``seed`` gives the same numbers.
     """
-    dataset = _as_single_dataset(dataset)
-    missing = [column for column in REQUIRED_COLUMNS if column not in dataset.column_names]
-    if missing:
-        raise DatasetError(
-            f"the dataset lacks the column(s) {', '.join(missing)}; load it with config='full' "
-            "(load_dataset(data_dir=..., config='full'))"
-        )
-    if not 0.0 < center_fraction < 1.0:
-        raise DatasetError(f"the centre fraction must be between 0 and 1, got {center_fraction}")
-    labels = np.asarray(dataset["label"], dtype=np.int64)
-    folds = np.asarray(dataset["fold"], dtype=np.int64)
-    patient_ids = [str(patient) for patient in dataset["patient_id"]]
-    if np.unique(labels).size < 2:
-        raise DatasetError(f"the shortcut probes need both classes; all {len(labels)} images have label {labels[0]}")
-    if np.unique(folds).size < 2:
-        raise DatasetError("the shortcut probes need at least two folds in the 'fold' column")
-
-    try:
-        matrices = extract_features(progress(_image_bytes(dataset), "shortcut features", total=len(dataset)))
-    except ImageFeatureError as error:
-        has_id = "image_id" in dataset.column_names
-        name = dataset.select_columns(["image_id"])[error.index]["image_id"] if has_id else f"row {error.index}"
-        raise DatasetError(
-            f"{name} could not be decoded for the shortcut probes ({error.__cause__}); rebuild the dataset "
-            "with --full-decode to find and leave out damaged images"
-        ) from error
-
+    matrices, labels, folds, patient_ids = _probe_inputs(dataset, center_fraction)
     memo, key = _remembered_reports(matrices, labels, folds, patient_ids, (n_bootstrap, seed, center_fraction), probes)
     stored = None if key is None else memo.recall(key)
     if stored is not None:
@@ -261,6 +235,56 @@ def run_shortcut_probes(
         memo.learn(key, json.dumps(to_dict(report)).encode())
         memo.save()
     return report
+
+
+def _probe_inputs(dataset, center_fraction: float) -> tuple[FeatureMatrices, np.ndarray, np.ndarray, list[str]]:
+    """The checked inputs of the probes: the image features, labels, folds and patient ids of ``dataset``."""
+    dataset = _as_single_dataset(dataset)
+    missing = [column for column in REQUIRED_COLUMNS if column not in dataset.column_names]
+    if missing:
+        raise DatasetError(
+            f"the dataset lacks the column(s) {', '.join(missing)}; load it with config='full' "
+            "(load_dataset(data_dir=..., config='full'))"
+        )
+    if not 0.0 < center_fraction < 1.0:
+        raise DatasetError(f"the centre fraction must be between 0 and 1, got {center_fraction}")
+    labels = np.asarray(dataset["label"], dtype=np.int64)
+    folds = np.asarray(dataset["fold"], dtype=np.int64)
+    patient_ids = [str(patient) for patient in dataset["patient_id"]]
+    if np.unique(labels).size < 2:
+        raise DatasetError(f"the shortcut probes need both classes; all {len(labels)} images have label {labels[0]}")
+    if np.unique(folds).size < 2:
+        raise DatasetError("the shortcut probes need at least two folds in the 'fold' column")
+
+    try:
+        matrices = extract_features(progress(_image_bytes(dataset), "shortcut features", total=len(dataset)))
+    except ImageFeatureError as error:
+        has_id = "image_id" in dataset.column_names
+        name = dataset.select_columns(["image_id"])[error.index]["image_id"] if has_id else f"row {error.index}"
+        raise DatasetError(
+            f"{name} could not be decoded for the shortcut probes ({error.__cause__}); rebuild the dataset "
+            "with --full-decode to find and leave out damaged images"
+        ) from error
+    return matrices, labels, folds, patient_ids
+
+
+def remembered_shortcut_report(
+    dataset,
+    n_bootstrap: int = DEFAULT_BOOTSTRAP,
+    seed: int = DEFAULT_SEED,
+    center_fraction: float = CENTER_FRACTION,
+) -> ShortcutReport | None:
+    """The report :func:`run_shortcut_probes` saved in the file store for these inputs, or ``None``.
+
+    Only the image features are read (from the file store when an earlier command extracted them); no probe is
+    fitted. With the store off nothing can be remembered, so nothing is read.
+    """
+    if store_folder() is None:
+        return None
+    matrices, labels, folds, patient_ids = _probe_inputs(dataset, center_fraction)
+    memo, key = _remembered_reports(matrices, labels, folds, patient_ids, (n_bootstrap, seed, center_fraction), PROBES)
+    stored = None if memo is None or key is None else memo.recall(key)
+    return None if stored is None else from_dict(json.loads(stored))
 
 
 def _remembered_reports(

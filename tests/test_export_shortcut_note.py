@@ -1,0 +1,43 @@
+"""`covid-ct export` says truthfully whether it computes the shortcut probes or reuses an earlier audit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from bad_inputs import run_cli
+from export_support import TEST_BOOTSTRAP, cache_of, download_of
+
+from covid_ct_scan_images.export import ExportResult, export_dataset
+from covid_ct_scan_images.shortcuts import from_json
+
+COMPUTING = "computing the shortcut probes for the card"
+REUSING = "reusing the shortcut audit that `covid-ct shortcuts` computed for this input"
+
+
+def test_export_computes_the_probes_once_then_reuses_the_remembered_audit(
+    messy_export: ExportResult, tmp_path: Path
+) -> None:
+    """Each test has an empty file store: the first export computes, the second finds the first one's audit."""
+    root, cache = download_of(messy_export), cache_of(messy_export)
+    notes: list[str] = []
+    first = export_dataset(root, tmp_path / "first", cache_dir=cache, n_bootstrap=TEST_BOOTSTRAP, note=notes.append)
+    assert len(notes) == 1 and notes[0].startswith(COMPUTING), notes
+    notes.clear()
+    second = export_dataset(root, tmp_path / "second", cache_dir=cache, n_bootstrap=TEST_BOOTSTRAP, note=notes.append)
+    assert notes == [REUSING]
+    shortcuts = "shortcut_probes.json"
+    assert (second.out_dir / shortcuts).read_bytes() == (first.out_dir / shortcuts).read_bytes()
+
+
+def test_export_after_covid_ct_shortcuts_says_it_reuses_that_audit(
+    messy_export: ExportResult, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root, cache = download_of(messy_export), cache_of(messy_export)
+    saved = tmp_path / "probes.json"
+    code, _, _ = run_cli(capsys, "shortcuts", root, "--cache-dir", cache, "--json", saved)
+    assert code == 0
+    code, _, err = run_cli(capsys, "export", root, tmp_path / "out", "--cache-dir", cache)
+    assert code == 0
+    assert REUSING in err and COMPUTING not in err, err
+    assert from_json(tmp_path / "out" / "shortcut_probes.json") == from_json(saved)
