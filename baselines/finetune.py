@@ -18,7 +18,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, NoReturn
+from typing import Any, Literal
 
 import datasets
 import torch
@@ -29,12 +29,12 @@ from transformers import (
     AutoImageProcessor,
     AutoModelForImageClassification,
     EarlyStoppingCallback,
-    HfArgumentParser,
     TrainerCallback,
     TrainingArguments,
     set_seed,
 )
 
+from command_line import ShortUsageParser, exit_with
 from covid_ct_scan_images.errors import DatasetError, UsageError
 from covid_ct_scan_images.imaging import to_rgb
 from covid_ct_scan_images.layout import CLASS_NAMES
@@ -142,23 +142,16 @@ def main(argv: Sequence[str] | None = None, default_model: str = "google/vit-bas
             print(end_of_run_summary(record, POOLED_SPLIT if args.cv else "test", written))
         return record
     except DatasetError as error:
-        _exit_with(error, 2 if isinstance(error, UsageError) else 1)
+        exit_with(error, 2 if isinstance(error, UsageError) else 1)
     finally:
         release_process_group()
 
 
-class _ShortUsageParser(HfArgumentParser):
-    """``HfArgumentParser`` whose errors print one usage line and a hint, not the 100-line usage of every option."""
-
-    def error(self, message: str) -> NoReturn:
-        message = " ".join(message.split())  # TrainingArguments' own messages span several lines
-        self.exit(2, f"usage: {self.prog} --data-dir DIR | --dataset ID --output_dir DIR [options]\n"
-                     f"{self.prog}: error: {message}\nRun '{self.prog} --help' to see every option.\n")
-
-
 def parse_arguments(argv: Sequence[str] | None, default_model: str) -> tuple[BaselineArguments, TrainingArguments]:
     """Parse ``argv`` into the baseline arguments and ``TrainingArguments`` and check they fit together."""
-    parser = _ShortUsageParser((BaselineArguments, TrainingArguments))
+    parser = ShortUsageParser(
+        (BaselineArguments, TrainingArguments), usage="--data-dir DIR | --dataset ID --output_dir DIR [options]"
+    )
     parser.set_defaults(model=default_model, **runtime_defaults())
     try:  # TrainingArguments checks its options as it is made; a bad combination is a usage error, not a traceback
         args, training_args, unknown = parser.parse_args_into_dataclasses(
@@ -299,11 +292,6 @@ def load_splits_or_exit(args: BaselineArguments, training_args: TrainingArgument
             reason = str(error).splitlines()[0] if str(error) else type(error).__name__
             raise DatasetError(f"--dataset {args.dataset}: cannot load it ({reason}); check the id and the "
                                "network, or give the raw download with --data-dir") from None
-
-
-def _exit_with(error: Exception, code: int) -> NoReturn:
-    print(f"{Path(sys.argv[0]).name}: error: {error}", file=sys.stderr)
-    raise SystemExit(code)
 
 
 class ThroughputCallback(TrainerCallback):

@@ -1,0 +1,76 @@
+"""External validation: a run that learned a planted shortcut holds up where the shortcut exists and drops where not.
+
+The run (``planted_mark_runs["corner"]`` in conftest.py) learned that a bright corner mark means positive. On a new
+image folder whose positives carry the mark, it must score as well as on its own test split; on one whose
+positives lack it (the shortcut does not transfer, as a source marker would not to another hospital), its AUROC
+must fall to chance and the reported drop must show it.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+pytest.importorskip("evaluate")
+
+from planted_marks import write_image_folder
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "baselines"))
+
+import evaluate_external
+
+LABEL_MAP = "COVID=positive,Normal=negative,Pneumonia=drop"
+
+
+def _evaluate(run_dir: Path, folder: Path, output_dir: Path) -> dict:
+    code = evaluate_external.main(
+        ["--model", str(run_dir), "--eval-dataset", str(folder), "--label-map", LABEL_MAP,
+         "--output_dir", str(output_dir), "--n-bootstrap", "50"]
+    )
+    assert code == 0
+    return json.loads((output_dir / "external_metrics.json").read_text(encoding="utf-8"))
+
+
+def test_external_set_with_the_shortcut_scores_like_the_test_split_and_one_without_it_drops(
+    planted_mark_runs, tmp_path, capsys
+):
+    run_dir = planted_mark_runs["corner"]
+    with_mark = _evaluate(run_dir, write_image_folder(tmp_path / "with", "corner", 12, seed=11), tmp_path / "a")
+    assert with_mark["n_images"] == 24 and with_mark["n_positive"] == 12
+    assert with_mark["dropped"] == {"Pneumonia": 3}
+    assert with_mark["bootstrap_groups"].startswith("image")
+    assert with_mark["threshold"] == json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))["threshold"]
+    assert with_mark["external"]["at_selected_threshold"]["auroc"] >= 0.95
+    assert abs(with_mark["drop"]["auroc"]) <= 0.05
+
+    without_mark = _evaluate(run_dir, write_image_folder(tmp_path / "without", None, 12, seed=12), tmp_path / "b")
+    external = without_mark["external"]["at_selected_threshold"]
+    assert external["auroc"] <= 0.8 and external["sensitivity"] <= 0.25
+    assert without_mark["drop"]["auroc"] >= 0.2 and without_mark["drop"]["sensitivity"] >= 0.75
+    assert without_mark["drop"]["auroc"] == pytest.approx(
+        without_mark["in_dataset_test"]["auroc"] - external["auroc"]
+    )
+    printed = capsys.readouterr().out
+    assert "| auroc |" in printed and "left out by the label map: Pneumonia 3" in printed
+    with open(tmp_path / "b" / "external_predictions.csv", encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 24 and {row["split"] for row in rows} == {"external"}
+
+
+def test_labels_missing_from_the_label_map_are_named_with_counts_and_exit_1(planted_mark_runs, tmp_path, capsys):
+    folder = write_image_folder(tmp_path / "set", "corner", 2, seed=3)
+    code = evaluate_external.main(["--model", str(planted_mark_runs["corner"]), "--eval-dataset", str(folder)])
+    error = capsys.readouterr().err
+    assert code == 1 and "'COVID' (2 images)" in error and "--label-map" in error and "Traceback" not in error
+
+
+def test_malformed_label_map_is_a_usage_error(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        evaluate_external.main(["--model", str(tmp_path), "--eval-dataset", "x", "--label-map", "COVID=sick"])
+    assert stopped.value.code == 2 and "COVID=sick" in capsys.readouterr().err
