@@ -29,7 +29,7 @@ class ShortUsageParser(HfArgumentParser):
                      f"{self.prog}: error: {message}\nRun '{self.prog} --help' to see every option.\n")
 
 
-def exit_with(error: Exception, code: int) -> NoReturn:
+def exit_with(error: Exception | str, code: int) -> NoReturn:
     """Print ``error`` as one ``SCRIPT: error: ...`` line on stderr and exit with ``code``."""
     print(f"{Path(sys.argv[0]).name}: error: {error}", file=sys.stderr)
     raise SystemExit(code)

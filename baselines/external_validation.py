@@ -16,10 +16,9 @@ from typing import Any
 import datasets
 
 from covid_ct_scan_images.layout import CLASS_NAMES
-
-from .evaluation import load_metric, summarise
-from .inference import TrainedRun, predict_probabilities
-from .outputs import _interval, write_json, write_predictions
+from evaluation import load_metric, summarise
+from run_outputs import with_interval, write_json, write_predictions
+from trained_run import TrainedRun, predict_probabilities
 
 #: Label-map target that leaves an image out (counted in the result, never silently).
 DROP = "drop"
@@ -119,7 +118,7 @@ def evaluate_external(
     seed: int = 0,
     batch_size: int = 32,
 ) -> dict[str, Any]:
-    """Score ``external`` with ``run`` at its stored threshold; write and return ``external_metrics.json``.
+    """Score ``external`` with ``run`` at its ``decision_threshold``; write and return ``external_metrics.json``.
 
     Also writes ``external_predictions.csv``. ``drop`` holds in-dataset test minus external, per metric, at the
     selected threshold (positive: worse outside the training distribution).
@@ -180,7 +179,7 @@ def comparison_table(record: dict[str, Any]) -> list[str]:
     for name in COMPARED_METRICS:
         drop = (record["drop"] or {}).get(name)
         lines.append(
-            f"| {name} | {_interval(in_dataset, name)} | {_interval(external, name)} | "
+            f"| {name} | {with_interval(in_dataset, name)} | {with_interval(external, name)} | "
             f"{'n/a' if drop is None else f'{drop:+.3f}'} |"
         )
     return lines

@@ -71,6 +71,7 @@ from run_outputs import (
     write_model_card,
     write_predictions,
 )
+from saliency import explain_run, saliency_markdown
 from weighted_loss import WeightedCrossEntropy, WeightedLossTrainer, parse_class_weights
 
 logger = logging.getLogger("baselines")
@@ -108,6 +109,10 @@ class BaselineArguments:
     augment: bool = field(default=True, metadata={"help": "Random rotation, scale, shift, brightness, contrast."})
     hflip_probability: float = field(
         default=0.0, metadata={"help": "Probability of a horizontal flip (off by default; see baselines/README.md)."}
+    )
+    explain: int = field(
+        default=0,
+        metadata={"help": "After training, Grad-CAM maps of N test images and their border share (0: off)."},
     )
     shortcuts_report: str | None = field(
         default=None,
@@ -167,6 +172,8 @@ def parse_arguments(argv: Sequence[str] | None, default_model: str) -> tuple[Bas
         parser.error("--cv runs every fold; use --fold K alone to run one fold")
     if not 0.0 <= args.mask_center < 1.0:
         parser.error("--mask-center must be in [0, 1)")
+    if args.explain < 0:
+        parser.error("--explain must be a number of test images, >= 0")
     if training_args.remove_unused_columns:
         logger.warning("remove_unused_columns=True would drop the image column before decoding; using False")
         training_args.remove_unused_columns = False
@@ -506,7 +513,13 @@ def write_run_outputs(
         "device": record["training"]["device"],
     }
     reference = training.hub_model_id if training.push_to_hub and training.hub_model_id else str(output_dir)
-    results = results_markdown(_summary_of(record), description, record["shortcut_comparison"])
+    saliency: list[str] = []
+    if args.explain:  # reloads the saved model, its threshold and transform.json from the folder, as explain.py does
+        maps = explain_run(output_dir, test_split, output_dir / "saliency", args.explain, n_bootstrap=args.n_bootstrap,
+                           seed=training.seed, progress=False)
+        saliency = saliency_markdown(maps, card_dir=output_dir)
+        plots.append(Path(maps.grid))
+    results = results_markdown(_summary_of(record), description, record["shortcut_comparison"], saliency)
     card = write_model_card(output_dir, record, results, settings, reference)
     model_files = [output_dir / name for name in ("config.json", "model.safetensors", "preprocessor_config.json")]
     return {

@@ -1,8 +1,9 @@
 """Where a trained run looks: Grad-CAM maps, the share of attribution outside the image centre, and their figures.
 
 Method: **Grad-CAM** (Selvaraju et al. 2017) for both architectures, explaining the run's own decision: the target is
-the logit margin of the decided class (``z_positive - z_negative`` when the probability reaches the run's stored
-threshold, its negative otherwise), so the map shows what pushed the model towards the call it made.
+the logit margin of the decided class (``z_positive - z_negative`` when the probability reaches the run's
+``decision_threshold``, its negative otherwise), so the map shows what pushed the model towards the call it made.
+The threshold folded into the classifier's bias shifts that margin by a constant, which leaves its gradient alone.
 
 * ConvNeXt: the output of the last stage (the last feature map before global pooling).
 * ViT: the tokens entering the last encoder block (its ``layernorm_before`` output). Not the block's output: the
@@ -12,8 +13,9 @@ threshold, its negative otherwise), so the map shows what pushed the model towar
   the fused SDPA kernels do not return, and would make the border score of the two architectures incomparable. Its
   resolution is the patch grid (14 x 14 for ViT-B/16 at 224 px), enough to tell border from centre.
 
-Maps are computed on the images exactly as the run's evaluation saw them (:func:`training.inference.load_run`: the
-checkpoint's size and normalisation, the run's ``--mask-center``), upsampled bilinearly to the input size, one
+Maps are computed on the images exactly as the run's reported predictions saw them (:func:`trained_run.load_run`:
+the image processor saved with the model, the run's ``--mask-center``), with the probability and decision of
+``predictions.csv``; upsampled bilinearly to the input size, one
 batched backward pass per batch. The **border share** of a map is its attribution mass outside the central square
 (``CENTER_FRACTION`` of height and width, the region ``--mask-center`` blanks and the shortcut probes' border probe
 hides); a map spread evenly over the image scores the area share of the border, 1 - 0.6^2 = 0.64.
@@ -37,11 +39,10 @@ from tqdm.auto import tqdm
 from covid_ct_scan_images.layout import CLASS_NAMES
 from covid_ct_scan_images.shortcuts import CENTER_FRACTION, DEFAULT_BOOTSTRAP
 from covid_ct_scan_images.shortcuts.features import center_mask
-from covid_ct_scan_images.shortcuts.probes import patient_resamples
-
-from .inference import TrainedRun, image_batches, load_run
-from .outputs import write_json
-from .saliency_figures import display_pixels, save_grid, save_overlays
+from covid_ct_scan_images.statistics import bootstrap_intervals
+from run_outputs import write_json
+from saliency_figures import display_pixels, save_grid, save_overlays
+from trained_run import TrainedRun, image_batches, load_run, reported_probability
 
 #: Name of the method, as written to ``saliency.json`` and the card, per model type.
 METHODS = {
@@ -133,19 +134,23 @@ def gradcam_layer(model: nn.Module) -> nn.Module:
     return matches[-1]
 
 
-def gradcam(model: nn.Module, pixel_values: torch.Tensor, threshold: float) -> tuple[torch.Tensor, torch.Tensor]:
+def gradcam(
+    model: nn.Module, pixel_values: torch.Tensor, threshold: float = 0.5, logit_offset: float = 0.0
+) -> tuple[np.ndarray, torch.Tensor]:
     """Positive-class probabilities ``(B,)`` and Grad-CAM maps ``(B, H, W)`` at input size, in one batched pass.
 
-    Each image's target is the logit margin of the class decided at ``threshold``. Images do not interact in these
-    models (layer norms, no batch norm), so the gradient of the summed targets is every image's own gradient.
+    ``logit_offset`` is the one folded into the model's positive logit (``config.decision_logit_offset``; 0 for a
+    model without one): the probabilities are those before folding, as in ``predictions.csv``. Each image's target
+    is the logit margin of the class decided at ``threshold`` on them. Images do not interact in these models
+    (layer norms, no batch norm), so the gradient of the summed targets is every image's own gradient.
     """
     captured: list[torch.Tensor] = []
     handle = gradcam_layer(model).register_forward_hook(lambda _module, _inputs, output: captured.append(output))
     try:
         with torch.enable_grad():
             logits = model(pixel_values=pixel_values).logits.float()
-            probabilities = torch.softmax(logits, dim=-1)[:, 1]
-            sign = torch.where(probabilities >= threshold, 1.0, -1.0).detach()
+            probabilities = reported_probability(logits, logit_offset)
+            sign = torch.where(torch.from_numpy(probabilities >= threshold), 1.0, -1.0).to(logits.device)
             (gradients,) = torch.autograd.grad((sign * (logits[:, 1] - logits[:, 0])).sum(), captured[-1])
     finally:
         handle.remove()
@@ -159,7 +164,7 @@ def gradcam(model: nn.Module, pixel_values: torch.Tensor, threshold: float) -> t
     else:  # ConvNeXt feature map (B, C, h, w)
         cams = (activations * gradients.mean(dim=(2, 3), keepdim=True)).sum(dim=1)
     cams = F.interpolate(cams.relu().unsqueeze(1), size=pixel_values.shape[-2:], mode="bilinear", align_corners=False)
-    return probabilities.detach(), cams.squeeze(1)
+    return probabilities, cams.squeeze(1)
 
 
 def central_region(height: int, width: int, fraction: float) -> np.ndarray:
@@ -183,11 +188,11 @@ def summarise_group(shares: np.ndarray, patient_ids: Sequence[str], n_bootstrap:
     defined = ~np.isnan(shares)
     if not defined.any():
         return GroupSummary(len(shares), len(set(patients)), int((~defined).sum()), None, None, None)
+    kept, kept_patients = shares[defined], patients[defined]
     interval = None
-    if n_bootstrap > 0 and len(set(patients[defined])) > 1:
-        means = [float(shares[defined][i].mean()) for i in patient_resamples(patients[defined], n_bootstrap, seed)]
-        low, high = np.percentile(means, [2.5, 97.5])
-        interval = (float(low), float(high))
+    if len(set(kept_patients)) > 1:
+        means = bootstrap_intervals(lambda drawn: {"mean": float(kept[drawn].mean())}, kept_patients, n_bootstrap, seed)
+        interval = means.get("mean")
     return GroupSummary(
         n_images=len(shares),
         n_patients=len(set(patients)),
@@ -214,11 +219,13 @@ def saliency_maps(
     """Probabilities, border shares, model inputs ``(N, 3, H, W)`` and maps ``(N, H, W)`` of ``images``, batched."""
     probabilities, shares, pixels, maps = [], [], [], []
     batches = image_batches(images, run.transform, batch_size)
-    for _, pixel_values in tqdm(
+    for pixel_values in tqdm(
         batches, total=-(-len(images) // batch_size), desc="saliency maps", unit="batch", disable=not progress
     ):
-        batch_probabilities, batch_maps = gradcam(run.model, pixel_values.to(run.device), run.threshold)
-        probabilities.append(batch_probabilities.cpu().numpy())
+        batch_probabilities, batch_maps = gradcam(
+            run.model, pixel_values.to(run.device), run.threshold, run.logit_offset
+        )
+        probabilities.append(batch_probabilities)
         shares.append(border_shares(batch_maps, center_fraction))
         pixels.append(pixel_values)
         maps.append(batch_maps.cpu())
@@ -270,7 +277,6 @@ def explain_run(
     for name in GROUPS:
         members = [i for i, r in enumerate(records) if _in_group(r, name)]
         groups[name] = summarise_group(share[members], [records[i].patient_id for i in members], n_bootstrap, seed)
-    height = run.transform.size[0]
     summary = SaliencySummary(
         run_dir=str(run_dir),
         model_type=run.model.config.model_type,
@@ -280,7 +286,7 @@ def explain_run(
         threshold=run.threshold,
         mask_center=run.transform.mask_center,
         center_fraction=center_fraction,
-        uniform_border_share=float(1.0 - central_region(height, height, center_fraction).mean()),
+        uniform_border_share=float(1.0 - central_region(*maps.shape[-2:], center_fraction).mean()),
         n_bootstrap=n_bootstrap,
         seed=seed,
         images=records,
@@ -326,10 +332,10 @@ def summary_table(summary: SaliencySummary) -> list[str]:
     return lines
 
 
-def render_card_section(summary: SaliencySummary, card_dir: Path | None = None) -> str:
-    """Markdown section for the model card: what the method measures, the table and the grid.
+def saliency_markdown(summary: SaliencySummary, card_dir: Path | None = None) -> list[str]:
+    """Model-card lines: what the border share measures, the table and the grid (``card_dir``: the card's folder).
 
-    ``card_dir`` is the folder of the card, so the grid's link is relative to it.
+    ``run_outputs.results_markdown`` places them beside the shortcut probes' numbers.
     """
     grid = summary.grid
     if grid is not None and card_dir is not None:
@@ -349,4 +355,4 @@ def render_card_section(summary: SaliencySummary, card_dir: Path | None = None) 
     ]
     if grid is not None:
         lines += ["", f"![Grad-CAM overlays, misclassified and most confident first]({grid})"]
-    return "\n".join(lines) + "\n"
+    return lines

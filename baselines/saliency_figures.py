@@ -10,11 +10,10 @@ import numpy as np
 import torch
 
 from covid_ct_scan_images.layout import CLASS_NAMES
-
-from .transforms import RadiographTransform
+from radiograph_transforms import ProcessorTransform
 
 if TYPE_CHECKING:
-    from .saliency import ImageSaliency, SaliencySummary
+    from saliency import ImageSaliency, SaliencySummary
 
 #: Columns of the overview grid.
 GRID_COLUMNS = 6
@@ -23,11 +22,13 @@ GRID_COLUMNS = 6
 GRID_LIMIT = 32
 
 
-def display_pixels(pixel_values: torch.Tensor, transform: RadiographTransform) -> np.ndarray:
+def display_pixels(pixel_values: torch.Tensor, transform: ProcessorTransform) -> np.ndarray:
     """The model's normalised inputs ``(B, 3, H, W)`` back to grayscale 0..1 ``(B, H, W)`` for display."""
-    std = torch.as_tensor(transform.std).view(1, -1, 1, 1)
-    mean = torch.as_tensor(transform.mean).view(1, -1, 1, 1)
-    values = (pixel_values.float() * std + mean) / (transform.rescale_factor * 255.0)
+    processor = transform.processor
+    std = torch.as_tensor(processor.image_std, dtype=torch.float32).view(1, -1, 1, 1)
+    mean = torch.as_tensor(processor.image_mean, dtype=torch.float32).view(1, -1, 1, 1)
+    rescale_factor = getattr(processor, "rescale_factor", 1 / 255)
+    values = (pixel_values.float() * std + mean) / (rescale_factor * 255.0)
     return values.mean(dim=1).clamp(0, 1).numpy()
 
 

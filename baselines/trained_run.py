@@ -4,9 +4,9 @@ The saliency maps (``explain.py``) and the external evaluation (``evaluate_exter
 :func:`load_run`, so both see each image exactly as the run's reported predictions did: the image processor saved
 with the model (``preprocessor_config.json``) and the run's ``mask_center`` (``transform.json``). The run stored
 its validation threshold ``t`` in ``config.json`` and folded it into the classifier's bias
-(:func:`evaluation.fold_threshold_into_model`), so the saved model's own softmax is shifted; :func:`reported_probability`
-adds ``decision_logit_offset`` back to the positive logit, which gives the probability of ``predictions.csv``, and a
-probability >= ``t`` is the run's decision, as there.
+(:func:`evaluation.fold_threshold_into_model`), so the saved model's own softmax is shifted:
+:func:`reported_probability` adds ``decision_logit_offset`` back to the positive logit, which gives the probability
+of ``predictions.csv``, and a probability >= ``t`` is the run's decision, as there.
 """
 
 from __future__ import annotations

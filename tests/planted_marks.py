@@ -1,27 +1,33 @@
 """Shared by the saliency and external-validation tests: images whose label is a planted bright mark, and a run.
 
 The label is visible only as a small bright square, near a corner or in the centre, on smooth noise. A tiny random
-ConvNeXt trained on such images for a few epochs on the CPU learns the mark; the saved folder looks like a training
-run's (model, processor, ``metrics.json`` with the threshold and the test metrics), so the saliency maps and the
-external evaluation load it as they load a real run.
+ConvNeXt trained on such images for a few epochs on the CPU learns the mark. :func:`save_as_run` writes the folder
+``finetune.py`` writes (the threshold chosen on validation and folded into the model, the square-resize image
+processor, ``transform.json``, ``metrics.json``, ``predictions.csv``), so the saliency maps and the external
+evaluation load it as they load a real run.
 """
 
 from __future__ import annotations
 
 import io
-import json
-import sys
 from pathlib import Path
 
 import datasets
 import numpy as np
 import torch
 from PIL import Image
-from transformers import ConvNextConfig, ConvNextForImageClassification, ConvNextImageProcessor
+from transformers import ConvNextConfig, ConvNextForImageClassification, ConvNextImageProcessor, PreTrainedModel
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "baselines"))
-
-from training import RadiographTransform, choose_threshold, load_metric, positive_probability, summarise
+from evaluation import (  # baselines/ is on pytest's pythonpath
+    choose_threshold,
+    fold_threshold_into_model,
+    load_metric,
+    positive_probability,
+    summarise,
+    with_rounding_margin,
+)
+from radiograph_transforms import ProcessorTransform, RadiographTransform, square_resize_processor, transform_settings
+from run_outputs import write_json, write_predictions
 
 #: Side of the synthetic images and of the model input.
 SIDE = 64
@@ -84,6 +90,48 @@ def write_image_folder(root: Path, mark: str | None, n_per_class: int, seed: int
     return root
 
 
+def save_as_run(run_dir: Path, model: PreTrainedModel, processor, mark: str, seed: int = 0) -> Path:
+    """Score planted validation and test splits, then save ``model`` as ``finetune.py`` saves a run; ``run_dir``.
+
+    As the recipe does: final predictions through the square-resize image processor, the threshold chosen on
+    validation (with the rounding margin) and folded into the classifier, every output a later command reads.
+    """
+    processor = square_resize_processor(processor)
+    transform = ProcessorTransform(processor)
+    model.eval()
+    scored = {}
+    with torch.inference_mode():
+        for offset, name in enumerate(("validation", "test"), start=1):
+            split = planted_split(mark, 20, seed + offset, name).cast_column("image", datasets.Image(decode=False))
+            logits = model(pixel_values=transform.pixel_values(split["image"])).logits
+            scored[name] = (split, positive_probability(logits.numpy()))
+    validation_labels, validation_probabilities = scored["validation"][0]["label"], scored["validation"][1]
+    threshold = with_rounding_margin(choose_threshold(validation_labels, validation_probabilities),
+                                     validation_probabilities)
+    rows = [
+        {"image_id": image_id, "patient_id": patient, "label": y, "probability": float(p), "threshold": threshold,
+         "split": name, "fold": ""}
+        for name, (split, probabilities) in scored.items()
+        for image_id, patient, y, p in zip(split["image_id"], split["patient_id"], split["label"], probabilities,
+                                           strict=True)
+    ]
+    fold_threshold_into_model(model, threshold)
+    model.save_pretrained(run_dir)
+    processor.save_pretrained(run_dir)
+    record = {
+        "model": f"tiny random {model.config.model_type}, {mark} mark",
+        "fold": None,
+        "threshold": threshold,
+        "mask_center": 0.0,
+        "dataset": {"source": "planted marks", "config": "default"},
+        **summarise(rows, load_metric(), n_bootstrap=50, seed=0),
+    }
+    write_json(run_dir / "metrics.json", record)
+    write_json(run_dir / "transform.json", transform_settings(processor, None, 0.0))
+    write_predictions(run_dir / "predictions.csv", rows)
+    return run_dir
+
+
 def train_planted_run(run_dir: Path, mark: str, epochs: int = 20, seed: int = 0) -> Path:
     """Train a tiny random ConvNeXt on ``mark`` images and save it as a run folder; return ``run_dir``."""
     torch.manual_seed(seed)
@@ -102,27 +150,4 @@ def train_planted_run(run_dir: Path, mark: str, epochs: int = 20, seed: int = 0)
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
-    model.eval()
-    scored = {}
-    with torch.inference_mode():
-        for offset, name in enumerate(("validation", "test"), start=1):
-            split = planted_split(mark, 20, seed + offset, name).cast_column("image", datasets.Image(decode=False))
-            logits = model(pixel_values=torch.stack([transform.tensor(image) for image in split["image"]])).logits
-            scored[name] = (split, positive_probability(logits.numpy()))
-    threshold = choose_threshold(scored["validation"][0]["label"], scored["validation"][1])
-    test, probabilities = scored["test"]
-    rows = [
-        {"label": y, "probability": float(p), "patient_id": patient, "split": "test", "threshold": threshold}
-        for y, p, patient in zip(test["label"], probabilities, test["patient_id"], strict=True)
-    ]
-    model.save_pretrained(run_dir)
-    processor.save_pretrained(run_dir)
-    record = {
-        "model": f"tiny random ConvNeXt, {mark} mark",
-        "fold": None,
-        "threshold": threshold,
-        "mask_center": 0.0,
-        **summarise(rows, load_metric(), n_bootstrap=50, seed=0),
-    }
-    (run_dir / "metrics.json").write_text(json.dumps(record), encoding="utf-8")
-    return run_dir
+    return save_as_run(run_dir, model, processor, mark, seed)
