@@ -7,9 +7,13 @@ exit 2 for a usage error, 1 for a problem with the data, a run folder or the Hub
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import NoReturn
 
+import datasets
+import transformers
 from transformers import HfArgumentParser
 
 
@@ -33,3 +37,24 @@ def exit_with(error: Exception | str, code: int) -> NoReturn:
     """Print ``error`` as one ``SCRIPT: error: ...`` line on stderr and exit with ``code``."""
     print(f"{Path(sys.argv[0]).name}: error: {error}", file=sys.stderr)
     raise SystemExit(code)
+
+
+@contextmanager
+def library_progress_bars(show: bool) -> Iterator[None]:
+    """datasets' and transformers' progress bars on only when ``show`` (a terminal, no ``--quiet``); restored after.
+
+    Off, a failing command prints its one error line alone; the switches are global, so an in-process caller (the
+    tests) gets them back as they were.
+    """
+    datasets_bars = datasets.is_progress_bar_enabled()
+    transformers_bars = transformers.utils.logging.is_progress_bar_enabled()
+    if not show:
+        datasets.disable_progress_bars()
+        transformers.utils.logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if datasets_bars:
+            datasets.enable_progress_bars()
+        if transformers_bars:
+            transformers.utils.logging.enable_progress_bar()

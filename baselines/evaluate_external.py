@@ -16,11 +16,12 @@ traceback), 2 usage error, 130 interrupted.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from command_line import ShortUsageParser, exit_with
+from command_line import ShortUsageParser, exit_with, library_progress_bars
 from covid_ct_scan_images.errors import DatasetError
 from covid_ct_scan_images.shortcuts import DEFAULT_BOOTSTRAP
 from external_validation import comparison_table, evaluate_external, load_external_set, parse_label_map
@@ -45,6 +46,7 @@ class ExternalArguments:
     n_bootstrap: int = field(default=DEFAULT_BOOTSTRAP, metadata={"help": "Bootstrap resamples."})
     seed: int = field(default=0, metadata={"help": "Bootstrap seed."})
     batch_size: int = field(default=32, metadata={"help": "Images per forward pass."})
+    quiet: bool = field(default=False, metadata={"help": "No progress bars."})
     debug: bool = field(default=False, metadata={"help": "Show tracebacks."})
 
 
@@ -66,9 +68,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, label_map = parse_arguments(argv)
     output_dir = Path(args.output_dir) if args.output_dir else Path(args.model) / "external"
     try:
-        run = load_run(Path(args.model))
-        external = load_external_set(args.eval_dataset, args.config, args.split, label_map)
-        record = evaluate_external(run, external, output_dir, args.n_bootstrap, args.seed, args.batch_size)
+        with library_progress_bars(not args.quiet and sys.stderr.isatty()):
+            run = load_run(Path(args.model))
+            external = load_external_set(args.eval_dataset, args.config, args.split, label_map)
+            record = evaluate_external(run, external, output_dir, args.n_bootstrap, args.seed, args.batch_size)
     except KeyboardInterrupt:
         exit_with("interrupted", 130)
     except (OSError, ValueError, DatasetError) as error:

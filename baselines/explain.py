@@ -23,7 +23,7 @@ from typing import Literal
 
 import datasets
 
-from command_line import ShortUsageParser, exit_with
+from command_line import ShortUsageParser, exit_with, library_progress_bars
 from covid_ct_scan_images.errors import DatasetError, UsageError
 from covid_ct_scan_images.shortcuts import CENTER_FRACTION, DEFAULT_BOOTSTRAP
 from data_loading import fold_splits, load_splits
@@ -90,22 +90,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Explain a run: write the maps' summary and grid, print the table; 0, or exit 1 / 2 / 130 with one line."""
     args = parse_arguments(argv)
     output_dir = Path(args.output_dir) if args.output_dir else Path(args.model) / "saliency"
+    show_progress = not args.quiet and sys.stderr.isatty()
     try:
-        run = load_run(Path(args.model))
-        summary = explain_run(
-            run.run_dir,
-            load_run_split(args, run.record),
-            output_dir,
-            n_images=args.n_images,
-            split_name=args.split,
-            center_fraction=args.center_fraction,
-            n_bootstrap=args.n_bootstrap,
-            seed=args.seed,
-            batch_size=args.batch_size,
-            per_image=args.per_image,
-            progress=not args.quiet and sys.stderr.isatty(),
-            run=run,
-        )
+        with library_progress_bars(show_progress):
+            run = load_run(Path(args.model))
+            summary = explain_run(
+                run.run_dir,
+                load_run_split(args, run.record),
+                output_dir,
+                n_images=args.n_images,
+                split_name=args.split,
+                center_fraction=args.center_fraction,
+                n_bootstrap=args.n_bootstrap,
+                seed=args.seed,
+                batch_size=args.batch_size,
+                per_image=args.per_image,
+                progress=show_progress,
+                run=run,
+            )
     except KeyboardInterrupt:
         exit_with("interrupted", 130)
     except (OSError, ValueError, DatasetError) as error:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -21,16 +20,14 @@ pytest.importorskip("evaluate")
 
 from planted_marks import write_image_folder
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "baselines"))
-
 import evaluate_external
 
 LABEL_MAP = "COVID=positive,Normal=negative,Pneumonia=drop"
 
 
-def _evaluate(run_dir: Path, folder: Path, output_dir: Path) -> dict:
+def _evaluate(run_dir: Path, folder: Path, output_dir: Path, label_map: str = LABEL_MAP) -> dict:
     code = evaluate_external.main(
-        ["--model", str(run_dir), "--eval-dataset", str(folder), "--label-map", LABEL_MAP,
+        ["--model", str(run_dir), "--eval-dataset", str(folder), "--label-map", label_map,
          "--output_dir", str(output_dir), "--n-bootstrap", "50"]
     )
     assert code == 0
@@ -45,7 +42,8 @@ def test_external_set_with_the_shortcut_scores_like_the_test_split_and_one_witho
     assert with_mark["n_images"] == 24 and with_mark["n_positive"] == 12
     assert with_mark["dropped"] == {"Pneumonia": 3}
     assert with_mark["bootstrap_groups"].startswith("image")
-    assert with_mark["threshold"] == json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))["threshold"]
+    config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
+    assert with_mark["threshold"] == config["decision_threshold"]
     assert with_mark["external"]["at_selected_threshold"]["auroc"] >= 0.95
     assert abs(with_mark["drop"]["auroc"]) <= 0.05
 
@@ -65,9 +63,32 @@ def test_external_set_with_the_shortcut_scores_like_the_test_split_and_one_witho
 
 def test_labels_missing_from_the_label_map_are_named_with_counts_and_exit_1(planted_mark_runs, tmp_path, capsys):
     folder = write_image_folder(tmp_path / "set", "corner", 2, seed=3)
-    code = evaluate_external.main(["--model", str(planted_mark_runs["corner"]), "--eval-dataset", str(folder)])
+    with pytest.raises(SystemExit) as stopped:
+        evaluate_external.main(["--model", str(planted_mark_runs["corner"]), "--eval-dataset", str(folder)])
     error = capsys.readouterr().err
-    assert code == 1 and "'COVID' (2 images)" in error and "--label-map" in error and "Traceback" not in error
+    assert stopped.value.code == 1 and "'COVID' (2 images)" in error and "--label-map" in error
+    assert len(error.splitlines()) == 1 and "Traceback" not in error
+
+
+def test_the_model_on_its_own_test_images_scores_what_predictions_csv_says(planted_mark_runs, tmp_path):
+    """External scoring reloads the run as explain does: the same probabilities as the run reported."""
+    from planted_marks import planted_split
+
+    run_dir = planted_mark_runs["corner"]
+    folder = tmp_path / "own-test"
+    (folder / "data").mkdir(parents=True)
+    own_test = planted_split("corner", 20, 2, "test")  # the split save_as_run scored as the run's test
+    own_test.to_parquet(folder / "data" / "test-00000-of-00001.parquet")
+    record = _evaluate(run_dir, folder, tmp_path / "out", label_map="negative=negative,positive=positive")
+    with open(run_dir / "predictions.csv", encoding="utf-8", newline="") as handle:
+        reported = {row["image_id"]: row for row in csv.DictReader(handle) if row["split"] == "test"}
+    with open(tmp_path / "out" / "external_predictions.csv", encoding="utf-8", newline="") as handle:
+        scored = {row["image_id"]: row for row in csv.DictReader(handle)}
+    assert set(scored) == set(reported)
+    for image_id, row in scored.items():
+        assert float(row["probability"]) == pytest.approx(float(reported[image_id]["probability"]), abs=1e-5)
+        assert row["predicted"] == reported[image_id]["predicted"]
+    assert record["external"]["at_selected_threshold"]["auroc"] == pytest.approx(record["in_dataset_test"]["auroc"])
 
 
 def test_malformed_label_map_is_a_usage_error(tmp_path, capsys):

@@ -1,13 +1,15 @@
-"""Saliency maps: Grad-CAM finds a planted mark where it is, and the border share tells a corner from a centre mark.
+"""Saliency maps: Grad-CAM finds a planted mark where it is, the border share tells a corner from a centre mark, and
+each explained image carries the probability and decision its run reported in ``predictions.csv``.
 
-Runs are tiny random models trained on the CPU (``planted_mark_runs`` in conftest.py); no download.
+Runs are tiny random models trained on the CPU (``planted_mark_runs`` in conftest.py) or by ``finetune.py``; no
+download.
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import datasets
@@ -20,18 +22,15 @@ pytest.importorskip("evaluate")
 pytest.importorskip("matplotlib")
 
 from PIL import Image  # noqa: E402
-from planted_marks import SIDE, planted_split  # noqa: E402
-
-BASELINES = Path(__file__).resolve().parents[1] / "baselines"
-sys.path.insert(0, str(BASELINES))
+from planted_marks import SIDE, planted_split, save_as_run  # noqa: E402
+from transformers import AutoImageProcessor, AutoModelForImageClassification  # noqa: E402
 
 import explain  # noqa: E402
+import finetune  # noqa: E402
 import random_checkpoints  # noqa: E402
-import training  # noqa: E402
-from training.inference import load_run  # noqa: E402
-from training.saliency import gradcam, gradcam_layer, saliency_maps  # noqa: E402
-
 from covid_ct_scan_images.shortcuts import CENTER_FRACTION  # noqa: E402
+from saliency import gradcam, gradcam_layer, saliency_maps  # noqa: E402
+from trained_run import load_run  # noqa: E402
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -41,6 +40,18 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def explained_run(tmp_path_factory, tiny_checkpoints, baseline_download) -> Path:
+    """A ``finetune.py`` run (tiny ConvNeXt, one epoch, centre masked) with ``--explain 4``."""
+    output_dir = tmp_path_factory.mktemp("explained") / "run"
+    finetune.main(
+        ["--model", str(tiny_checkpoints["convnext"]), "--data-dir", str(baseline_download), "--output_dir",
+         str(output_dir), "--num_train_epochs", "1", "--per_device_train_batch_size", "16", "--n_bootstrap", "20",
+         "--explain", "4", "--mask-center", "0.6", "--disable_tqdm", "true"]
+    )
+    return output_dir
 
 
 def _positive_images(mark: str) -> list[dict]:
@@ -54,6 +65,11 @@ def _write_parquet_dataset(folder: Path, mark: str) -> Path:
     (folder / "data").mkdir(parents=True)
     planted_split(mark, 6, seed=7, prefix="export").to_parquet(folder / "data" / "test-00000-of-00001.parquet")
     return folder
+
+
+def _test_predictions(run_dir: Path) -> dict[str, dict[str, str]]:
+    with open(run_dir / "predictions.csv", encoding="utf-8", newline="") as handle:
+        return {row["image_id"]: row for row in csv.DictReader(handle) if row["split"] == "test"}
 
 
 def test_border_share_is_high_for_a_corner_mark_and_low_for_a_centre_mark(planted_mark_runs):
@@ -73,38 +89,67 @@ def test_border_share_is_high_for_a_corner_mark_and_low_for_a_centre_mark(plante
 def test_batched_maps_equal_maps_computed_one_image_at_a_time(planted_mark_runs):
     run = load_run(planted_mark_runs["corner"], "cpu")
     images = _positive_images("corner")[:5]
-    pixels = torch.stack([run.transform.tensor(image) for image in images])
-    probabilities, maps = gradcam(run.model, pixels, run.threshold)
+    pixels = run.transform.pixel_values(images)
+    probabilities, maps = gradcam(run.model, pixels, run.threshold, run.logit_offset)
     for i in range(len(images)):
-        single_probability, single_map = gradcam(run.model, pixels[i : i + 1], run.threshold)
+        single_probability, single_map = gradcam(run.model, pixels[i : i + 1], run.threshold, run.logit_offset)
         torch.testing.assert_close(single_map[0], maps[i], rtol=1e-4, atol=1e-6)
-        torch.testing.assert_close(single_probability[0], probabilities[i])
+        assert single_probability[0] == pytest.approx(probabilities[i], abs=1e-6)
     assert maps.shape == (5, SIDE, SIDE) and (maps >= 0).all() and (maps.sum(dim=(1, 2)) > 0).all()
+
+
+def test_explained_probabilities_and_decisions_are_those_of_predictions_csv(explained_run, baseline_download, tmp_path):
+    """The saved model's softmax is shifted by the folded threshold; explain must undo it, image by image."""
+    output_dir = tmp_path / "saliency"
+    assert explain.main(["--model", str(explained_run), "--data-dir", str(baseline_download), "--output_dir",
+                         str(output_dir), "--n-bootstrap", "20", "--quiet"]) == 0
+    summary = json.loads((output_dir / "saliency.json").read_text(encoding="utf-8"))
+    reported = _test_predictions(explained_run)
+    assert {image["image_id"] for image in summary["images"]} == set(reported)
+    config = json.loads((explained_run / "config.json").read_text(encoding="utf-8"))
+    assert summary["threshold"] == config["decision_threshold"] and config["decision_logit_offset"] != 0
+    for image in summary["images"]:
+        row = reported[image["image_id"]]
+        assert image["probability"] == pytest.approx(float(row["probability"]), abs=1e-5), image["image_id"]
+        assert image["decision"] == int(row["predicted"]), image["image_id"]
+    assert summary["mask_center"] == 0.6
+
+
+def test_training_run_with_explain_puts_the_maps_beside_the_shortcut_numbers_in_the_card(explained_run):
+    summary = json.loads((explained_run / "saliency" / "saliency.json").read_text(encoding="utf-8"))
+    assert summary["groups"]["all"]["n_images"] == 4 and summary["groups"]["positive"]["n_images"] == 2
+    assert Image.open(explained_run / "saliency" / "saliency_grid.png").size[0] > 400
+    card = (explained_run / "README.md").read_text(encoding="utf-8")
+    results, where, training = (card.index(heading) for heading in ("## Results", "### Where the model looks",
+                                                                    "## Training"))
+    assert results < where < training
+    assert "![Grad-CAM overlays, misclassified and most confident first](saliency/saliency_grid.png)" in card
+    assert "| positive | 2 (" in card
 
 
 def test_vit_maps_weigh_the_tokens_entering_the_last_block_and_are_not_empty(tmp_path):
     """The patch tokens leaving the last block never reach the classifier: maps taken there would all be zero."""
     checkpoint = random_checkpoints.save_random_checkpoints(tmp_path, "tiny", image_size=SIDE)["vit"]
-    (checkpoint / "metrics.json").write_text(json.dumps({"threshold": 0.5, "mask_center": 0.0}), encoding="utf-8")
-    run = load_run(checkpoint, "cpu")
+    model = AutoModelForImageClassification.from_pretrained(checkpoint)
+    run = load_run(save_as_run(tmp_path / "run", model, AutoImageProcessor.from_pretrained(checkpoint), "corner"))
     names = {module: name for name, module in run.model.named_modules()}
-    layer_name = names[gradcam_layer(run.model)]
-    assert layer_name.endswith(f"{len(run.model.vit.layers) - 1}.layernorm_before")
+    assert names[gradcam_layer(run.model)].endswith(f"{run.model.config.num_hidden_layers - 1}.layernorm_before")
     _, share, _, maps = saliency_maps(run, _positive_images("corner")[:4], CENTER_FRACTION)
     assert maps.shape == (4, SIDE, SIDE) and (maps.sum(dim=(1, 2)) > 0).all()
     assert np.all((share >= 0) & (share <= 1))
 
 
-def test_maps_see_the_images_masked_as_the_run_trained_on_them(planted_mark_runs, tmp_path):
+def test_maps_see_the_images_masked_as_the_run_evaluated_them(planted_mark_runs, tmp_path):
     run_dir = tmp_path / "masked"
     shutil.copytree(planted_mark_runs["corner"], run_dir)
-    record = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
-    (run_dir / "metrics.json").write_text(json.dumps({**record, "mask_center": 0.5}), encoding="utf-8")
+    settings = json.loads((run_dir / "transform.json").read_text(encoding="utf-8"))
+    (run_dir / "transform.json").write_text(json.dumps({**settings, "mask_center": 0.5}), encoding="utf-8")
     run = load_run(run_dir, "cpu")
     _, _, pixels, _ = saliency_maps(run, _positive_images("centre")[:2], CENTER_FRACTION)
-    black = torch.as_tensor(-run.transform.mean / run.transform.std).view(3, 1, 1)
-    centre = slice(SIDE // 4 + 1, SIDE - SIDE // 4 - 1)
-    torch.testing.assert_close(pixels[:, :, centre, centre], black.expand(2, 3, *pixels[0, 0, centre, centre].shape))
+    centre = slice(SIDE // 4, SIDE - SIDE // 4)
+    black = run.transform.black.view(1, 3, 1, 1).expand(2, 3, SIDE // 2, SIDE // 2)
+    torch.testing.assert_close(pixels[:, :, centre, centre], black)
+    assert not torch.allclose(pixels[:, :, :2, :2], black[:, :, :2, :2])
 
 
 def test_explain_command_writes_the_grid_the_summary_and_one_overlay_per_image(planted_mark_runs, tmp_path, capsys):
@@ -130,34 +175,24 @@ def test_explain_command_writes_the_grid_the_summary_and_one_overlay_per_image(p
 
 
 def test_explain_on_a_folder_that_is_not_a_run_is_one_line_and_exit_1(tmp_path, capsys):
-    code = explain.main(["--model", str(tmp_path), "--dataset", str(tmp_path), "--quiet"])
+    with pytest.raises(SystemExit) as stopped:
+        explain.main(["--model", str(tmp_path), "--dataset", str(tmp_path), "--quiet"])
     error = capsys.readouterr().err
-    assert code == 1 and "metrics.json not found" in error and "Traceback" not in error
+    assert stopped.value.code == 1 and "metrics.json not found" in error
+    assert len(error.splitlines()) == 1 and "Traceback" not in error
 
 
-def test_training_run_with_explain_writes_saliency_into_the_run_and_the_card(tmp_path, synthetic_root):
-    checkpoint = random_checkpoints.save_random_checkpoints(tmp_path / "ckpt", "tiny")["convnext"]
-    output_dir = tmp_path / "run"
-    training.main(
-        ["--model", str(checkpoint), "--data-dir", str(synthetic_root), "--output_dir", str(output_dir),
-         "--num_train_epochs", "1", "--per_device_train_batch_size", "16", "--n_bootstrap", "20", "--explain", "4",
-         "--mask-center", "0.6", "--report_to", "none"]
-    )
-    summary = json.loads((output_dir / "saliency" / "saliency.json").read_text(encoding="utf-8"))
-    assert summary["groups"]["all"]["n_images"] == 4 and summary["mask_center"] == 0.6
-    card = (output_dir / "README.md").read_text(encoding="utf-8")
-    assert "### Where the model looks" in card and "saliency/saliency_grid.png" in card
-
-
-def test_stored_threshold_prefers_the_checkpoint_config_and_refuses_a_pooled_folder(tmp_path):
-    from training.inference import stored_threshold
-
-    (tmp_path / "metrics.json").write_text(json.dumps({"threshold": 0.31}), encoding="utf-8")
-    assert stored_threshold(tmp_path) == 0.31
-    (tmp_path / "config.json").write_text(json.dumps({"decision_threshold": 0.42}), encoding="utf-8")
-    assert stored_threshold(tmp_path) == 0.42
+def test_a_pooled_cross_validation_folder_is_refused_with_what_to_give_instead(planted_mark_runs, tmp_path, capsys):
     pooled = tmp_path / "pooled"
     pooled.mkdir()
-    (pooled / "metrics.json").write_text(json.dumps({"threshold": {"0": 0.3, "1": 0.4}}), encoding="utf-8")
-    with pytest.raises(ValueError, match="one fold's run folder"):
-        stored_threshold(pooled)
+    shutil.copy(planted_mark_runs["corner"] / "metrics.json", pooled / "metrics.json")
+    with pytest.raises(SystemExit) as stopped:
+        explain.main(["--model", str(pooled), "--dataset", str(tmp_path), "--quiet"])
+    assert stopped.value.code == 1 and "give one fold_K folder" in capsys.readouterr().err
+
+
+def test_explain_without_a_data_source_is_a_short_usage_error(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        explain.main(["--model", str(tmp_path)])
+    error = capsys.readouterr().err
+    assert stopped.value.code == 2 and "exactly one of --data-dir" in error and len(error.splitlines()) == 3
