@@ -3,7 +3,7 @@
 Models are built locally from their configs (random weights, no download): the tiny test configs, ViT-B/16 and
 ConvNeXt-T at 224 px. Inputs are random tensors, so decoding is left out and the table isolates the model cost.
 For each model it times, interleaved, inference (forward, no gradients) and the batched Grad-CAM of
-``baselines/training/saliency.py`` (forward + one backward pass per batch), and reports images per second and the
+``baselines/saliency.py`` (forward + one backward pass per batch), and reports images per second and the
 ratio maps / inference, which a busy machine changes less than the absolute rates.
 
     python benchmarks/bench_saliency.py --repeats 3 --batch-size 8
@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "baselines"))
 
 from harness import machine_description, markdown_table
-from training.saliency import gradcam
+from saliency import gradcam
 
 #: Name -> (model factory, input side).
 MODELS: dict[str, tuple[Callable[[], torch.nn.Module], int]] = {
@@ -82,7 +82,7 @@ def main() -> int:
                 torch.cuda.synchronize()
 
         def explain(model=model, pixels=pixels) -> None:
-            gradcam(model, pixels, 0.5)
+            gradcam(model, pixels)
             if device.type == "cuda":
                 torch.cuda.synchronize()
 
