@@ -518,7 +518,6 @@ def write_run_outputs(
         maps = explain_run(output_dir, test_split, output_dir / "saliency", args.explain, n_bootstrap=args.n_bootstrap,
                            seed=training.seed, progress=False)
         saliency = saliency_markdown(maps, card_dir=output_dir)
-        plots.append(Path(maps.grid))
     results = results_markdown(_summary_of(record), description, record["shortcut_comparison"], saliency)
     card = write_model_card(output_dir, record, results, settings, reference)
     model_files = [output_dir / name for name in ("config.json", "model.safetensors", "preprocessor_config.json")]
@@ -526,6 +525,7 @@ def write_run_outputs(
         "model": model_files,
         "results": [output_dir / "metrics.json", output_dir / "predictions.csv", output_dir / "transform.json", card],
         "plots": [path for path in plots if path is not None],
+        "saliency maps": [Path(maps.grid), output_dir / "saliency" / "saliency.json"] if args.explain else [],
     }
 
 
