@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "baselines"))
 
 from harness import machine_description, markdown_table
+
 from saliency import gradcam
 
 #: Name -> (model factory, input side).
