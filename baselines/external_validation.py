@@ -1,4 +1,4 @@
-"""External validation: a finished run scored on another labelled chest X-ray set, at its stored threshold.
+"""External validation: a finished run scored on another labelled chest X-ray set, at its decision threshold.
 
 The other set is anything ``datasets.load_dataset`` reads: an image folder with one subfolder per class, an exported
 (Parquet) folder, or a Hub id. Its labels are mapped to negative / positive (or dropped, and counted) with a label
@@ -172,7 +172,7 @@ def evaluate_external(
 
 
 def comparison_table(record: dict[str, Any]) -> list[str]:
-    """In-dataset test beside external, per metric at the stored threshold, as Markdown lines."""
+    """In-dataset test beside external, per metric at the run's decision threshold, as Markdown lines."""
     external = record["external"]["at_selected_threshold"]
     in_dataset = record["in_dataset_test"] or {}
     lines = ["| metric | in-dataset test [95% CI] | external [95% CI] | drop |", "| --- | --- | --- | --- |"]

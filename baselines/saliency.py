@@ -15,10 +15,10 @@ The threshold folded into the classifier's bias shifts that margin by a constant
 
 Maps are computed on the images exactly as the run's reported predictions saw them (:func:`trained_run.load_run`:
 the image processor saved with the model, the run's ``--mask-center``), with the probability and decision of
-``predictions.csv``; upsampled bilinearly to the input size, one
-batched backward pass per batch. The **border share** of a map is its attribution mass outside the central square
-(``CENTER_FRACTION`` of height and width, the region ``--mask-center`` blanks and the shortcut probes' border probe
-hides); a map spread evenly over the image scores the area share of the border, 1 - 0.6^2 = 0.64.
+``predictions.csv``, upsampled bilinearly to the input size, one batched backward pass per batch. The **border
+share** of a map is its attribution mass outside the central square (the shortcut probes' ``CENTER_FRACTION`` and
+``center_mask``: the region ``--mask-center`` blanks and the border-only probe never sees); a map spread evenly
+over the image scores the area share of the border, 1 - 0.6^2 = 0.64.
 """
 
 from __future__ import annotations
