@@ -18,7 +18,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, NoReturn
+from typing import Any, Literal
 
 import datasets
 import torch
@@ -29,12 +29,12 @@ from transformers import (
     AutoImageProcessor,
     AutoModelForImageClassification,
     EarlyStoppingCallback,
-    HfArgumentParser,
     TrainerCallback,
     TrainingArguments,
     set_seed,
 )
 
+from command_line import ShortUsageParser, exit_with
 from covid_ct_scan_images.errors import DatasetError, UsageError
 from covid_ct_scan_images.imaging import to_rgb
 from covid_ct_scan_images.layout import CLASS_NAMES
@@ -71,6 +71,7 @@ from run_outputs import (
     write_model_card,
     write_predictions,
 )
+from saliency import explain_run, saliency_markdown
 from weighted_loss import WeightedCrossEntropy, WeightedLossTrainer, parse_class_weights
 
 logger = logging.getLogger("baselines")
@@ -109,6 +110,10 @@ class BaselineArguments:
     hflip_probability: float = field(
         default=0.0, metadata={"help": "Probability of a horizontal flip (off by default; see baselines/README.md)."}
     )
+    explain: int = field(
+        default=0,
+        metadata={"help": "After training, Grad-CAM maps of N test images and their border share (0: off)."},
+    )
     shortcuts_report: str | None = field(
         default=None,
         metadata={"help": "JSON of `covid-ct shortcuts --json`: the card sets the best probe's AUROC beside ours."},
@@ -142,23 +147,16 @@ def main(argv: Sequence[str] | None = None, default_model: str = "google/vit-bas
             print(end_of_run_summary(record, POOLED_SPLIT if args.cv else "test", written))
         return record
     except DatasetError as error:
-        _exit_with(error, 2 if isinstance(error, UsageError) else 1)
+        exit_with(error, 2 if isinstance(error, UsageError) else 1)
     finally:
         release_process_group()
 
 
-class _ShortUsageParser(HfArgumentParser):
-    """``HfArgumentParser`` whose errors print one usage line and a hint, not the 100-line usage of every option."""
-
-    def error(self, message: str) -> NoReturn:
-        message = " ".join(message.split())  # TrainingArguments' own messages span several lines
-        self.exit(2, f"usage: {self.prog} --data-dir DIR | --dataset ID --output_dir DIR [options]\n"
-                     f"{self.prog}: error: {message}\nRun '{self.prog} --help' to see every option.\n")
-
-
 def parse_arguments(argv: Sequence[str] | None, default_model: str) -> tuple[BaselineArguments, TrainingArguments]:
     """Parse ``argv`` into the baseline arguments and ``TrainingArguments`` and check they fit together."""
-    parser = _ShortUsageParser((BaselineArguments, TrainingArguments))
+    parser = ShortUsageParser(
+        (BaselineArguments, TrainingArguments), usage="--data-dir DIR | --dataset ID --output_dir DIR [options]"
+    )
     parser.set_defaults(model=default_model, **runtime_defaults())
     try:  # TrainingArguments checks its options as it is made; a bad combination is a usage error, not a traceback
         args, training_args, unknown = parser.parse_args_into_dataclasses(
@@ -174,6 +172,8 @@ def parse_arguments(argv: Sequence[str] | None, default_model: str) -> tuple[Bas
         parser.error("--cv runs every fold; use --fold K alone to run one fold")
     if not 0.0 <= args.mask_center < 1.0:
         parser.error("--mask-center must be in [0, 1)")
+    if args.explain < 0:
+        parser.error("--explain must be a number of test images, >= 0")
     if training_args.remove_unused_columns:
         logger.warning("remove_unused_columns=True would drop the image column before decoding; using False")
         training_args.remove_unused_columns = False
@@ -299,11 +299,6 @@ def load_splits_or_exit(args: BaselineArguments, training_args: TrainingArgument
             reason = str(error).splitlines()[0] if str(error) else type(error).__name__
             raise DatasetError(f"--dataset {args.dataset}: cannot load it ({reason}); check the id and the "
                                "network, or give the raw download with --data-dir") from None
-
-
-def _exit_with(error: Exception, code: int) -> NoReturn:
-    print(f"{Path(sys.argv[0]).name}: error: {error}", file=sys.stderr)
-    raise SystemExit(code)
 
 
 class ThroughputCallback(TrainerCallback):
@@ -518,13 +513,19 @@ def write_run_outputs(
         "device": record["training"]["device"],
     }
     reference = training.hub_model_id if training.push_to_hub and training.hub_model_id else str(output_dir)
-    results = results_markdown(_summary_of(record), description, record["shortcut_comparison"])
+    saliency: list[str] = []
+    if args.explain:  # reloads the saved model, its threshold and transform.json from the folder, as explain.py does
+        maps = explain_run(output_dir, test_split, output_dir / "saliency", args.explain, n_bootstrap=args.n_bootstrap,
+                           seed=training.seed, progress=False)
+        saliency = saliency_markdown(maps, card_dir=output_dir)
+    results = results_markdown(_summary_of(record), description, record["shortcut_comparison"], saliency)
     card = write_model_card(output_dir, record, results, settings, reference)
     model_files = [output_dir / name for name in ("config.json", "model.safetensors", "preprocessor_config.json")]
     return {
         "model": model_files,
         "results": [output_dir / "metrics.json", output_dir / "predictions.csv", output_dir / "transform.json", card],
         "plots": [path for path in plots if path is not None],
+        "saliency maps": [Path(maps.grid), output_dir / "saliency" / "saliency.json"] if args.explain else [],
     }
 
 

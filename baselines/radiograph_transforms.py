@@ -217,12 +217,14 @@ class ProcessorTransform:
         mean = torch.tensor(processor.image_mean, dtype=torch.float32)
         self.black = -mean / torch.tensor(processor.image_std, dtype=torch.float32)
 
+    def pixel_values(self, images: Sequence[Any]) -> torch.Tensor:
+        """The model's ``(B, 3, H, W)`` input for ``images`` (PIL images, bytes, paths or undecoded dicts)."""
+        pixel_values = self.processor(images=[to_rgb(open_image(image)) for image in images], return_tensors="pt")
+        return mask_normalised_center(pixel_values["pixel_values"], self.mask_center, self.black)
+
     def __call__(self, batch: dict[str, list]) -> dict[str, Any]:
         """Transform a ``datasets`` batch with ``image`` and ``label`` into ``pixel_values`` and ``labels``."""
-        images = [to_rgb(open_image(image)) for image in batch["image"]]
-        pixel_values = self.processor(images=images, return_tensors="pt")["pixel_values"]
-        pixel_values = mask_normalised_center(pixel_values, self.mask_center, self.black)
-        return {"pixel_values": list(pixel_values), "labels": list(batch["label"])}
+        return {"pixel_values": list(self.pixel_values(batch["image"])), "labels": list(batch["label"])}
 
 
 def transform_settings(

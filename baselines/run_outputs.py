@@ -102,9 +102,13 @@ def _shortcut_markdown(comparison: dict[str, Any]) -> list[str]:
 
 
 def results_markdown(
-    summary: dict[str, dict[str, dict]], description: str, comparison: dict[str, Any] | None = None
+    summary: dict[str, dict[str, dict]],
+    description: str,
+    comparison: dict[str, Any] | None = None,
+    saliency: Sequence[str] = (),
 ) -> str:
-    """A Markdown results table (one row per split, at the chosen threshold) and the shortcut comparison.
+    """A Markdown results table (one row per split, at the chosen threshold), the shortcut comparison and beside it
+    ``saliency``, the lines of where the model looks (``saliency.saliency_markdown``, with ``--explain``).
 
     ``metrics.json`` also holds every metric at 0.5 on the unshifted probabilities; the card leaves them out
     because the saved model's own 0.5 is the chosen threshold.
@@ -131,7 +135,7 @@ def results_markdown(
         )
     if comparison is not None:
         lines += _shortcut_markdown(comparison)
-    return "\n".join([*lines, ""])
+    return "\n".join([*lines, *saliency, ""])
 
 
 def library_versions() -> dict[str, str | None]:
@@ -277,7 +281,8 @@ card's licence section before any use beyond research.
     return path
 
 
-def _with_interval(result: dict, key: str, digits: int = 3) -> str:
+def with_interval(result: dict, key: str, digits: int = 3) -> str:
+    """``result[key]`` with its 95% interval, ``0.912 [0.850, 0.960]``; ``n/a`` when it is undefined."""
     value, interval = result.get(key), result.get(f"{key}_ci")
     if value is None:
         return "n/a"
@@ -290,17 +295,17 @@ def end_of_run_summary(record: dict[str, Any], split: str, written: dict[str, Se
     threshold = result["threshold"]
     shown = f"{threshold:.4f}" if isinstance(threshold, float) else "each fold's own"
     lines = [
-        f"{split} ({result['n']} images, {result['n_positive']} positive): AUROC {_with_interval(result, 'auroc')}, "
-        f"AUPRC {_with_interval(result, 'auprc')} (chance {result['auprc_chance']:.3f}), 95% intervals",
-        f"threshold {shown} (chosen on validation): sensitivity {_with_interval(result, 'sensitivity')}, "
-        f"specificity {_with_interval(result, 'specificity')}",
+        f"{split} ({result['n']} images, {result['n_positive']} positive): AUROC {with_interval(result, 'auroc')}, "
+        f"AUPRC {with_interval(result, 'auprc')} (chance {result['auprc_chance']:.3f}), 95% intervals",
+        f"threshold {shown} (chosen on validation): sensitivity {with_interval(result, 'sensitivity')}, "
+        f"specificity {with_interval(result, 'specificity')}",
     ]
     comparison = record.get("shortcut_comparison")
     if comparison:
         probe = {"auroc": comparison["best_probe_auroc"], "auroc_ci": comparison["best_probe_auroc_ci"]}
         lines.append(
             f"best shortcut probe (never sees the lungs): {comparison['best_probe']}, AUROC "
-            f"{_with_interval(probe, 'auroc')}; a model that does not beat it has shown no skill beyond the shortcut"
+            f"{with_interval(probe, 'auroc')}; a model that does not beat it has shown no skill beyond the shortcut"
         )
     else:
         lines.append("shortcut probes: not compared (pass --shortcuts-report from `covid-ct shortcuts --json`)")

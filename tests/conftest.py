@@ -125,3 +125,23 @@ def messy_export(tmp_path_factory: pytest.TempPathFactory) -> ExportResult:
     return export_dataset(
         root, base / "export", cache_dir=base / "hf-cache", n_bootstrap=TEST_BOOTSTRAP, repo_id=TEST_REPO
     )
+
+
+@pytest.fixture(scope="session")
+def planted_mark_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Tiny ConvNeXt runs trained on images whose label is a bright mark near a corner (``corner``) or in the centre.
+
+    Run folders as ``finetune.py`` writes them (threshold folded into the model, ``transform.json``, ``metrics.json``,
+    ``predictions.csv``); see ``tests/planted_marks.py``.
+    """
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    pytest.importorskip("evaluate")
+    from planted_marks import train_planted_run
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny tensors: one thread is faster than several, and immune to a busy machine
+    try:
+        return {mark: train_planted_run(tmp_path_factory.mktemp(mark), mark) for mark in ("corner", "centre")}
+    finally:
+        torch.set_num_threads(threads)
