@@ -188,7 +188,9 @@ class CovidCTScanImages(FilesBesideTheData, datasets.GeneratorBasedBuilder):
         self.plan = plan_dataset(self.located, self.config.build_options())
         if self.config.name == "full":
             return [datasets.SplitGenerator(name=datasets.Split.TRAIN, gen_kwargs={"images": self.plan.images})]
-        empty = [split for split in SPLIT_NAMES if not any(image.split == split for image in self.plan.images)]
+        empty = [
+            split for split in SPLIT_NAMES if not any(image.assignment.split == split for image in self.plan.images)
+        ]
         if empty:  # only a pinned manifest can do this: the assignment always fills every split
             raise DatasetError(
                 f"{self.config.splits_manifest}: the splits manifest leaves split(s) {', '.join(empty)} without any "
@@ -196,7 +198,8 @@ class CovidCTScanImages(FilesBesideTheData, datasets.GeneratorBasedBuilder):
             )
         return [
             datasets.SplitGenerator(
-                name=split, gen_kwargs={"images": [image for image in self.plan.images if image.split == split]}
+                name=split,
+                gen_kwargs={"images": [image for image in self.plan.images if image.assignment.split == split]},
             )
             for split in SPLIT_NAMES
         ]
@@ -210,9 +213,9 @@ class CovidCTScanImages(FilesBesideTheData, datasets.GeneratorBasedBuilder):
         for image, (data, stored_name) in zip(ordered, self._stored_images(ordered), strict=True):
             example = {
                 "image": {"bytes": data, "path": stored_name},
-                "label": image.label,
+                "label": image.assignment.label,
                 "image_id": image.file.file_name,
-                "patient_id": image.patient_id,
+                "patient_id": image.assignment.patient_id,
                 "source": image.source,
                 "width": image.file.width,
                 "height": image.file.height,
@@ -221,7 +224,7 @@ class CovidCTScanImages(FilesBesideTheData, datasets.GeneratorBasedBuilder):
                 "exif_orientation": image.file.exif_orientation,
             }
             if with_fold:
-                example["fold"] = image.fold
+                example["fold"] = image.assignment.fold
             yield image.file.file_name, example
 
     def _stored_images(self, images: list[PlannedImage]) -> Iterator[tuple[bytes, str]]:
