@@ -16,6 +16,7 @@ from pathlib import Path
 
 import datasets
 
+from .audit_report import readable_name
 from .datasets_internals import FilesBesideTheData, skip_streaming_extension
 from .errors import DatasetError
 from .fingerprint import input_fingerprint
@@ -24,7 +25,6 @@ from .inventory import usable_cores
 from .layout import CLASS_NAMES, HOMEPAGE
 from .locate import locate, resolve_data_dir
 from .plan import BuildOptions, DatasetPlan, PlannedImage, plan_dataset
-from .report import readable_name
 from .resized import RESIZED_JPEG_QUALITY, RESIZED_MAX_SIDE, resized_jpeg
 from .splits import SPLIT_NAMES, manifest_text
 from .versions import DATASET_VERSION

@@ -14,11 +14,11 @@ from typing import Literal
 
 import numpy as np
 
+from .audit_report import Report
 from .errors import DatasetError
 from .inventory import ImageFile, Inventory
 from .layout import CLASS_NAMES, SHEET_NAME, folder_for_label
 from .locate import DatasetRoot
-from .report import Report
 from .sheet import SheetListing
 
 LabelSource = Literal["check", "folder", "sheet"]

@@ -12,12 +12,12 @@ import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from .audit_report import Report
 from .checks import CheckedInput, LabelSource, find_problems
 from .errors import DatasetError
 from .groups import patient_of, source_of, split_groups
 from .inventory import DEFAULT_MAX_IMAGE_PIXELS, ImageFile, take_inventory
 from .locate import DatasetRoot, locate, resolve_data_dir, stray_images
-from .report import Report
 from .sheet import SheetListing, read_sheet
 from .splits import Assignment, assign_splits, patients_in_two_places, read_manifest
 from .synthetic import SYNTHETIC_MARKER

@@ -38,7 +38,7 @@ from .features import (
     center_features,
     extract_features,
 )
-from .report import REPORT_FORMAT, ProbeResult, ShortcutReport, chance_result, from_dict, to_dict
+from .report import REPORT_FORMAT, ProbeResult, ShortcutReport, chance_result
 
 #: Default number of patient-bootstrap resamples behind each interval.
 DEFAULT_BOOTSTRAP = 1000
@@ -64,7 +64,7 @@ def gradient_boosted_trees(seed: int) -> ClassifierMixin:
 
 @dataclass(frozen=True)
 class Probe:
-    """One row of the audit: which features, described how, into which model.
+    """One row of the shortcut table: which features, described how, into which model.
 
     ``features`` may hold ``{center}``, replaced by the centre fraction as a percentage.
     """
@@ -221,7 +221,7 @@ def run_shortcut_probes(
     stored = None if key is None else memo.recall(key)
     if stored is not None:
         memo.save()
-        return from_dict(json.loads(stored))
+        return ShortcutReport.from_dict(json.loads(stored))
 
     scores, widths = [], []
     # The models are small: one thread is faster than OpenMP's spin-waiting on a busy machine.
@@ -258,7 +258,7 @@ def run_shortcut_probes(
         results=tuple(results),
     )
     if key is not None:
-        memo.learn(key, json.dumps(to_dict(report)).encode())
+        memo.learn(key, json.dumps(report.to_dict()).encode())
         memo.save()
     return report
 
@@ -271,10 +271,10 @@ def _remembered_reports(
     settings: tuple[int, int, float],
     probes: Sequence[Probe],
 ) -> tuple[ContentMemo | None, str | None]:
-    """The file store's earlier audits and the key of this one: a hash of every input of the computation.
+    """The file store's earlier shortcut reports and the key of this one: a hash of every input of the computation.
 
     The models and the bootstrap are deterministic given the features, labels, folds, patients and
-    settings, so ``covid-ct export`` after ``covid-ct shortcuts`` reuses the audit. Only the built-in
+    settings, so ``covid-ct export`` after ``covid-ct shortcuts`` reuses the report. Only the built-in
     probes are kept (custom ones cannot be told apart by name).
     """
     if tuple(probes) != PROBES:
