@@ -191,6 +191,32 @@ def run_shortcut_probes(
     resamples (0 for none). The same ``seed`` gives the same numbers.
     """
     dataset = _as_single_dataset(dataset)
+    labels, folds, patient_ids = _probe_targets(dataset, center_fraction)
+    matrices = _dataset_features(dataset)
+    memo, key = _remembered_reports(matrices, labels, folds, patient_ids, (n_bootstrap, seed, center_fraction), probes)
+    stored = None if key is None else memo.recall(key)
+    if stored is not None:
+        memo.save()
+        return ShortcutReport.from_dict(json.loads(stored))
+    results = _score_probes(probes, matrices, labels, folds, patient_ids, n_bootstrap, seed, center_fraction)
+    report = ShortcutReport(
+        n_images=len(labels),
+        n_patients=len(set(patient_ids)),
+        n_positive=int(labels.sum()),
+        n_folds=int(np.unique(folds).size),
+        n_bootstrap=n_bootstrap,
+        seed=seed,
+        center_fraction=center_fraction,
+        results=tuple(results),
+    )
+    if key is not None:
+        memo.learn(key, json.dumps(report.to_dict()).encode())
+        memo.save()
+    return report
+
+
+def _probe_targets(dataset, center_fraction: float) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Labels, folds and patient ids of ``dataset``, checked to be enough for the probes."""
     missing = [column for column in REQUIRED_COLUMNS if column not in dataset.column_names]
     if missing:
         raise DatasetError(
@@ -206,9 +232,13 @@ def run_shortcut_probes(
         raise DatasetError(f"the shortcut probes need both classes; all {len(labels)} images have label {labels[0]}")
     if np.unique(folds).size < 2:
         raise DatasetError("the shortcut probes need at least two folds in the 'fold' column")
+    return labels, folds, patient_ids
 
+
+def _dataset_features(dataset) -> FeatureMatrices:
+    """The probes' features of every image; an image that cannot be decoded is named in the error."""
     try:
-        matrices = extract_features(progress(_image_bytes(dataset), "shortcut features", total=len(dataset)))
+        return extract_features(progress(_image_bytes(dataset), "shortcut features", total=len(dataset)))
     except ImageFeatureError as error:
         has_id = "image_id" in dataset.column_names
         name = dataset.select_columns(["image_id"])[error.index]["image_id"] if has_id else f"row {error.index}"
@@ -217,12 +247,18 @@ def run_shortcut_probes(
             "with --full-decode to find and leave out damaged images"
         ) from error
 
-    memo, key = _remembered_reports(matrices, labels, folds, patient_ids, (n_bootstrap, seed, center_fraction), probes)
-    stored = None if key is None else memo.recall(key)
-    if stored is not None:
-        memo.save()
-        return ShortcutReport.from_dict(json.loads(stored))
 
+def _score_probes(
+    probes: Sequence[Probe],
+    matrices: FeatureMatrices,
+    labels: np.ndarray,
+    folds: np.ndarray,
+    patient_ids: list[str],
+    n_bootstrap: int,
+    seed: int,
+    center_fraction: float,
+) -> list[ProbeResult]:
+    """The chance line, then each probe's out-of-fold AUROC and AUPRC with their patient-bootstrap intervals."""
     scores, widths = [], []
     # The models are small: one thread is faster than OpenMP's spin-waiting on a busy machine.
     with threadpool_limits(limits=1):
@@ -247,20 +283,7 @@ def run_shortcut_probes(
                 sees_lungs=probe.sees_lungs,
             )
         )
-    report = ShortcutReport(
-        n_images=len(labels),
-        n_patients=len(set(patient_ids)),
-        n_positive=int(labels.sum()),
-        n_folds=int(np.unique(folds).size),
-        n_bootstrap=n_bootstrap,
-        seed=seed,
-        center_fraction=center_fraction,
-        results=tuple(results),
-    )
-    if key is not None:
-        memo.learn(key, json.dumps(report.to_dict()).encode())
-        memo.save()
-    return report
+    return results
 
 
 def _remembered_reports(
