@@ -56,7 +56,7 @@ def main() -> None:
     cache = fresh_dir(args.workdir / "caches" / "profile")
     _timed(plan, "take_inventory", "inventory (read, sha256, header, perceptual-hash decode)")
     _timed(plan, "read_sheet", "read Train.xls")
-    _timed(plan, "check_input", "checks")
+    _timed(plan, "find_problems", "checks")
     _timed(plan, "assign_splits", "splits (StratifiedGroupKFold, 20 + 5 folds)")
     _timed(datasets.GeneratorBasedBuilder, "_prepare_split", "write Arrow (read bytes again, encode, write)")
     _timed(cli_prepare, "print_prepared", "print the split table")

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import datasets
 
+from .audit_report import Report
 from .builder import DATASET_NAME, MANIFEST_FILENAME, REPORT_FILENAME, CovidCTScanImages, saved_report
 from .freshness import changed_files
 from .readonly import load_read_only_cache
-from .report import Report
 
 
 @dataclass

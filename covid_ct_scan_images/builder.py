@@ -16,14 +16,15 @@ from pathlib import Path
 
 import datasets
 
+from .audit_report import readable_name
+from .datasets_internals import FilesBesideTheData, skip_streaming_extension
 from .errors import DatasetError
 from .fingerprint import input_fingerprint
 from .freshness import RECORD_FILENAME, input_record
 from .inventory import usable_cores
 from .layout import CLASS_NAMES, HOMEPAGE
-from .locate import MANUAL_DOWNLOAD_INSTRUCTIONS, locate, resolve_data_dir
+from .locate import locate, resolve_data_dir
 from .plan import BuildOptions, DatasetPlan, PlannedImage, plan_dataset
-from .report import readable_name
 from .resized import RESIZED_JPEG_QUALITY, RESIZED_MAX_SIDE, resized_jpeg
 from .splits import SPLIT_NAMES, manifest_text
 from .versions import DATASET_VERSION
@@ -31,11 +32,9 @@ from .versions import DATASET_VERSION
 #: Name the dataset is known by (``datasets.load_dataset("covid_ct_scan_images")``).
 DATASET_NAME = "covid_ct_scan_images"
 
-
-#: Marks this module as already extended for streaming, so that ``datasets.DatasetBuilder.__init__`` leaves it
-#: alone: the builder only reads local files (the download is manual), and the extension (fsspec wrappers around
-#: this module's ``open``, ``os.path`` and ``pathlib``) imports ``scipy.io`` and more, ~0.3 s of every reload.
-_patched_for_streaming = True
+# datasets would wrap this module's file functions for streaming on every builder construction; the builder
+# only reads local files (see datasets_internals for what the mark relies on).
+skip_streaming_extension(__name__)
 
 #: Folder inside the datasets cache that holds everything this library writes there (builds, extracted zips).
 #: It is deliberately not named like the dataset: when ``datasets.load_dataset("covid_ct_scan_images")`` runs
@@ -108,7 +107,7 @@ def library_work_dir(cache_dir: str | os.PathLike[str] | None) -> Path:
     return library_cache_root(cache_dir) / "extracted"
 
 
-class CovidCTScanImages(datasets.GeneratorBasedBuilder):
+class CovidCTScanImages(FilesBesideTheData, datasets.GeneratorBasedBuilder):
     """COVID-19-CT SCAN IMAGES (Tianchi 93666): chest radiographs, COVID-19 positive vs negative."""
 
     VERSION = datasets.Version(DATASET_VERSION)
@@ -140,7 +139,6 @@ class CovidCTScanImages(datasets.GeneratorBasedBuilder):
     # radiographs) allocates fresh memory for every batch; 4-row batches (~2.4 MB) reuse it, which made
     # writing 0.85 GB about 2.5x faster in benchmarks/bench_build.py. Reading is unaffected.
     DEFAULT_WRITER_BATCH_SIZE = 4
-    MANUAL_DOWNLOAD_INSTRUCTIONS = MANUAL_DOWNLOAD_INSTRUCTIONS
 
     def __init__(self, *args, data_dir: str | None = None, cache_dir: str | None = None, **kwargs):
         # Options left at their defaults are dropped, so that equal builds share one cache folder
@@ -190,7 +188,9 @@ class CovidCTScanImages(datasets.GeneratorBasedBuilder):
         self.plan = plan_dataset(self.located, self.config.build_options())
         if self.config.name == "full":
             return [datasets.SplitGenerator(name=datasets.Split.TRAIN, gen_kwargs={"images": self.plan.images})]
-        empty = [split for split in SPLIT_NAMES if not any(image.split == split for image in self.plan.images)]
+        empty = [
+            split for split in SPLIT_NAMES if not any(image.assignment.split == split for image in self.plan.images)
+        ]
         if empty:  # only a pinned manifest can do this: the assignment always fills every split
             raise DatasetError(
                 f"{self.config.splits_manifest}: the splits manifest leaves split(s) {', '.join(empty)} without any "
@@ -198,7 +198,8 @@ class CovidCTScanImages(datasets.GeneratorBasedBuilder):
             )
         return [
             datasets.SplitGenerator(
-                name=split, gen_kwargs={"images": [image for image in self.plan.images if image.split == split]}
+                name=split,
+                gen_kwargs={"images": [image for image in self.plan.images if image.assignment.split == split]},
             )
             for split in SPLIT_NAMES
         ]
@@ -206,15 +207,15 @@ class CovidCTScanImages(datasets.GeneratorBasedBuilder):
     def _generate_examples(self, images: list[PlannedImage]):
         # The bytes are read a second time here (holding every image in memory would not scale) but not
         # hashed again: a file that changes after the inventory changes its size or modification time, which
-        # the fingerprint check in `_download_and_prepare` catches before the build is published.
+        # the fingerprint check in `files_beside_the_data` catches before the build is published.
         with_fold = self.config.name == "full"
         ordered = sorted(images, key=lambda item: item.file.file_name)
         for image, (data, stored_name) in zip(ordered, self._stored_images(ordered), strict=True):
             example = {
                 "image": {"bytes": data, "path": stored_name},
-                "label": image.label,
+                "label": image.assignment.label,
                 "image_id": image.file.file_name,
-                "patient_id": image.patient_id,
+                "patient_id": image.assignment.patient_id,
                 "source": image.source,
                 "width": image.file.width,
                 "height": image.file.height,
@@ -223,7 +224,7 @@ class CovidCTScanImages(datasets.GeneratorBasedBuilder):
                 "exif_orientation": image.file.exif_orientation,
             }
             if with_fold:
-                example["fold"] = image.fold
+                example["fold"] = image.assignment.fold
             yield image.file.file_name, example
 
     def _stored_images(self, images: list[PlannedImage]) -> Iterator[tuple[bytes, str]]:
@@ -248,18 +249,24 @@ class CovidCTScanImages(datasets.GeneratorBasedBuilder):
         splits_manifest = self.config.splits_manifest
         return input_fingerprint(self.located, splits_manifest, DATASET_VERSION) != self._input_fingerprint
 
-    def _download_and_prepare(self, dl_manager, verification_mode, **prepare_split_kwargs):
-        super()._download_and_prepare(dl_manager, verification_mode, **prepare_split_kwargs)
-        if self.plan is not None and self._input_changed():
+    def files_beside_the_data(self) -> dict[str, str]:
+        """The split manifest, the audit report and the input record, checked against a change of the input.
+
+        Runs after the splits are written, inside the folder datasets has not yet renamed into place, so a raw
+        file that changed during the build stops it before anything is published.
+        """
+        if self.plan is None:
+            return {}
+        if self._input_changed():
             raise DatasetError(
                 f"{self.located.root}: files changed while the dataset was being built (size or modification time "
                 "differs from the start of the build); run again."
             )
-        if self.plan is not None:  # written inside the not-yet-renamed output folder: atomic with the data
-            output = Path(self._output_dir)
-            (output / MANIFEST_FILENAME).write_text(manifest_text(self.plan.assignments()), encoding="utf-8")
-            (output / REPORT_FILENAME).write_text(self.plan.report.to_json(), encoding="utf-8")
-            (output / RECORD_FILENAME).write_text(input_record(self.located, self.plan.file_hashes), encoding="utf-8")
+        return {
+            MANIFEST_FILENAME: manifest_text(self.plan.assignments()),
+            REPORT_FILENAME: self.plan.report.to_json(),
+            RECORD_FILENAME: input_record(self.located, self.plan.file_hashes),
+        }
 
 
 def saved_report(cache_dir: str | os.PathLike[str]) -> dict:

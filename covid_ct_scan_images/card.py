@@ -24,10 +24,10 @@ from datasets.utils.metadata import MetadataConfigs
 from huggingface_hub import DatasetCard
 from PIL import Image
 
+from .audit_report import Report
 from .errors import UsageError
 from .layout import CLASS_NAMES
 from .reference import compare_with_reference, reference_entries
-from .report import Report
 from .versions import DATASET_VERSION, VERSION_HISTORY
 
 if TYPE_CHECKING:

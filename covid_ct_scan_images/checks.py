@@ -14,11 +14,11 @@ from typing import Literal
 
 import numpy as np
 
+from .audit_report import Report
 from .errors import DatasetError
 from .inventory import ImageFile, Inventory
 from .layout import CLASS_NAMES, SHEET_NAME, folder_for_label
 from .locate import DatasetRoot
-from .report import Report
 from .sheet import SheetListing
 
 LabelSource = Literal["check", "folder", "sheet"]
@@ -237,7 +237,7 @@ def _reconcile_sheet(
     return kept
 
 
-def check_input(
+def find_problems(
     located: DatasetRoot,
     inventory: Inventory,
     sheet: SheetListing | None,
@@ -245,8 +245,28 @@ def check_input(
     label_source: LabelSource = "check",
     near_duplicate_distance: int = NEAR_DUPLICATE_MAX_DISTANCE,
 ) -> CheckedInput:
-    """Apply the checks to an inventory and a sheet; return what to keep and the report."""
+    """Apply every check to an inventory and a sheet already read; return what to keep and the report.
+
+    Reads no file: :func:`covid_ct_scan_images.plan.check_download` reads the download and calls this.
+    """
     report = Report(root=str(located.root), ignored=list(inventory.ignored))
+    _note_how_the_download_was_read(located, sheet, sheet_error, report)
+    usable = _drop_unusable(inventory, report)
+    unique, cross_class = _drop_exact_duplicates(usable, label_source, report)
+    named = _one_per_name(unique, sheet, label_source, report)
+    all_names = {image.file_name.lower() for image in inventory.files}
+    kept = _reconcile_sheet(named, all_names, sheet, label_source, report)
+    links = _same_split_links(kept, cross_class, near_duplicate_distance, report)
+    _require_both_classes(located, kept, report)
+    _report_unseen(inventory, report)
+    report.counts = _counts(inventory, kept, report)
+    return CheckedInput(kept=kept, links=links, report=report)
+
+
+def _note_how_the_download_was_read(
+    located: DatasetRoot, sheet: SheetListing | None, sheet_error: DatasetError | None, report: Report
+) -> None:
+    """Layout notes, zip members not extracted, and whether the sheet was found and read."""
     for note in located.notes:
         report.add("layout", "note", note)
     skipped: dict[str, list[str]] = defaultdict(list)
@@ -261,15 +281,16 @@ def check_input(
     if sheet is not None:
         for note in sheet.notes:
             report.add("sheet_note", "note", note)
-    usable = _drop_unusable(inventory, report)
-    unique, cross_class = _drop_exact_duplicates(usable, label_source, report)
-    named = _one_per_name(unique, sheet, label_source, report)
-    all_names = {image.file_name.lower() for image in inventory.files}
-    kept = _reconcile_sheet(named, all_names, sheet, label_source, report)
+
+
+def _same_split_links(
+    kept: list[KeptImage], cross_class: list[tuple[str, str]], max_distance: int, report: Report
+) -> list[tuple[int, int]]:
+    """Index pairs of ``kept`` that must share a split: same bytes in both classes, and near-duplicates."""
     index_of = {item.file.file_name: position for position, item in enumerate(kept)}
     links = [(index_of[a], index_of[b]) for a, b in cross_class if a in index_of and b in index_of]
     hashes = [item.file.phash for item in kept]
-    for first, second, distance in near_duplicate_pairs(hashes, near_duplicate_distance):
+    for first, second, distance in near_duplicate_pairs(hashes, max_distance):
         links.append((first, second))
         a, b = kept[first], kept[second]
         if a.file.sha256 == b.file.sha256:
@@ -283,6 +304,11 @@ def check_input(
             + "; kept in the same split",
             [a.file.relative_path, b.file.relative_path],
         )
+    return links
+
+
+def _require_both_classes(located: DatasetRoot, kept: list[KeptImage], report: Report) -> None:
+    """Stop when a class folder is missing or none of its images was kept."""
     for label, name in enumerate(CLASS_NAMES):
         if label not in located.class_dirs:
             report.add(
@@ -293,6 +319,10 @@ def check_input(
             )
         elif not any(item.label == label for item in kept):
             report.add("class_missing", "stop", f"no usable {name} image in {located.class_dirs[label]}")
+
+
+def _report_unseen(inventory: Inventory, report: Report) -> None:
+    """Images outside the class folders, and folders that could not be listed."""
     not_read: dict[str, list[str]] = defaultdict(list)
     for path, reason in inventory.unseen:
         not_read[reason].append(path)
@@ -301,7 +331,11 @@ def check_input(
     for folder, reason in inventory.unlisted_folders:
         message = f"folder cannot be listed ({reason}); its files are not seen"
         report.add("unreadable_folder", "left_out", message, [folder])
-    report.counts = {
+
+
+def _counts(inventory: Inventory, kept: list[KeptImage], report: Report) -> dict[str, int]:
+    """Files found per class, images kept per class, files left out and ignored."""
+    return {
         "files": len(inventory.files),
         **{
             f"{name} files": sum(image.folder_label == label for image in inventory.files)
@@ -311,4 +345,3 @@ def check_input(
         "left out": len(report.left_out_files()),
         "ignored": len(inventory.ignored),
     }
-    return CheckedInput(kept=kept, links=links, report=report)

@@ -28,10 +28,10 @@ from datasets.utils.metadata import MetadataConfigs
 from tqdm.auto import tqdm
 
 from .api import PreparedDataset, prepare
+from .audit_report import Report
 from .builder import MANIFEST_FILENAME, REPORT_FILENAME
 from .card import collect_stats, load_template, render_card
 from .errors import DatasetError, UsageError
-from .report import Report
 
 if TYPE_CHECKING:
     from .shortcuts import ShortcutReport

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .checks import CheckedInput, LabelSource, check_input
+from .audit_report import Report
+from .checks import CheckedInput, LabelSource, find_problems
 from .errors import DatasetError
 from .groups import patient_of, source_of, split_groups
 from .inventory import DEFAULT_MAX_IMAGE_PIXELS, ImageFile, take_inventory
 from .locate import DatasetRoot, locate, resolve_data_dir, stray_images
-from .report import Report
 from .sheet import SheetListing, read_sheet
 from .splits import Assignment, assign_splits, patients_in_two_places, read_manifest
 from .synthetic import SYNTHETIC_MARKER
@@ -41,14 +41,13 @@ class BuildOptions:
 
 @dataclass(frozen=True)
 class PlannedImage:
-    """One image of the dataset with everything the builder writes about it."""
+    """One image of the dataset: its file, its row of the split manifest and its source."""
 
     file: ImageFile
-    label: int
-    patient_id: str
+    #: Label, patient, split and fold, as the split manifest records them.
+    assignment: Assignment
+    #: ``kermany``, ``cohen`` or ``unknown`` (:func:`~covid_ct_scan_images.groups.source_of`).
     source: str
-    split: str
-    fold: int
 
 
 @dataclass
@@ -62,10 +61,7 @@ class DatasetPlan:
 
     def assignments(self) -> list[Assignment]:
         """The split manifest rows."""
-        return [
-            Assignment(image.file.file_name, image.label, image.patient_id, image.split, image.fold)
-            for image in self.images
-        ]
+        return [image.assignment for image in self.images]
 
 
 class BuildStopped(DatasetError):
@@ -87,7 +83,10 @@ class BuildStopped(DatasetError):
 
 
 def check_download(located: DatasetRoot, options: BuildOptions) -> CheckedInput:
-    """Inventory the class folders, read the sheet and run every check."""
+    """Read the download (inventory of the class folders, the sheet) and run every check on it.
+
+    The one entry point of the checks: every build runs it first, and :func:`audit` runs it alone.
+    """
     inventory = take_inventory(
         located.class_dirs, located.root, max_image_pixels=options.max_image_pixels, full_decode=options.full_decode
     )
@@ -100,7 +99,7 @@ def check_download(located: DatasetRoot, options: BuildOptions) -> CheckedInput:
             sheet = read_sheet(located.sheet, names, options.name_column, options.label_column)
         except DatasetError as error:
             sheet_error = error
-    checked = check_input(located, inventory, sheet, sheet_error, label_source=options.label_source)
+    checked = find_problems(located, inventory, sheet, sheet_error, label_source=options.label_source)
     checked.file_hashes = {image.relative_path: image.sha256 for image in inventory.files}
     checked.report.synthetic = (located.root / SYNTHETIC_MARKER).exists()
     return checked
@@ -133,9 +132,10 @@ def _pin_to_manifest(
         if row is None:
             not_pinned.append(image.file.relative_path)
             continue
-        if row.label != image.label:
-            relabelled.append(f"{image.file.relative_path} (manifest: {row.label}, data: {image.label})")
-        kept.append(PlannedImage(image.file, image.label, image.patient_id, image.source, row.split, row.fold))
+        label = image.assignment.label
+        if row.label != label:
+            relabelled.append(f"{image.file.relative_path} (manifest: {row.label}, data: {label})")
+        kept.append(PlannedImage(image.file, replace(image.assignment, split=row.split, fold=row.fold), image.source))
     if not_pinned:
         report.add(
             "not_in_manifest", "left_out", f"image not in the pinned splits manifest {manifest_path}", not_pinned
@@ -161,9 +161,7 @@ def _pin_to_manifest(
             f"{manifest_path}: no image id of the splits manifest matches a file in the data{hint}. "
             "Give the manifest of a build of this download."
         )
-    leaks = patients_in_two_places(
-        [Assignment(image.file.file_name, image.label, image.patient_id, image.split, image.fold) for image in kept]
-    )
+    leaks = patients_in_two_places([image.assignment for image in kept])
     if leaks:
         report.add(
             "manifest_conflict",
@@ -223,7 +221,7 @@ def plan_dataset(located: DatasetRoot, options: BuildOptions) -> DatasetPlan:
     groups = split_groups(patients, checked.links)
     assignments = remembered_splits(names, labels, patients, groups)
     planned = [
-        PlannedImage(item.file, item.label, row.patient_id, source_of(row.image_id), row.split, row.fold)
+        PlannedImage(item.file, row, source_of(row.image_id))
         for item, row in zip(checked.kept, assignments, strict=True)
     ]
     if options.splits_manifest is not None and pinned is not None:

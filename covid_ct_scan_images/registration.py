@@ -5,7 +5,8 @@ datasets 5.x no longer runs loading scripts, so a dataset name can only reach Py
 covid_ct_scan_images``) wraps that function: for our name it returns a ``DatasetModule`` pointing at
 :mod:`covid_ct_scan_images.builder`; every other name is passed on untouched.
 
-This is the only module that touches datasets internals. What it relies on, and what breaks without it:
+This module and :mod:`covid_ct_scan_images.datasets_internals` (the builder's two) are the only ones that touch
+datasets internals. What this one relies on, and what breaks without it:
 
 * ``datasets.load.dataset_module_factory`` and ``datasets.load.DatasetModule`` (fields ``module_path``,
   ``hash``, ``builder_kwargs``): ``load_dataset`` and ``load_dataset_builder`` look the factory up in

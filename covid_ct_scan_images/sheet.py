@@ -15,8 +15,12 @@ import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import DatasetError
+
+if TYPE_CHECKING:  # pandas is imported when a sheet is read, so `import covid_ct_scan_images` stays light
+    import pandas as pd
 
 _NEGATIVE_WORDS = {"0", "negative", "neg", "normal", "covid-19 negative", "covid negative", "阴性", "false", "no"}
 _POSITIVE_WORDS = {
@@ -141,57 +145,71 @@ def read_sheet(
     frame = frame.reset_index(drop=True)
     frame.columns = range(frame.shape[1])
     known = {name.lower() for name in image_names}
-    first_row = [str(value).strip() for value in frame.iloc[0]]
-    has_header = not any(_IMAGE_NAME.search(cell) or cell.lower() in known for cell in first_row)
-    header = first_row if has_header else None
-    body = frame.iloc[1:] if has_header else frame
-
-    def matches(column: int) -> int:
-        return sum(str(value).strip().lower() in known for value in body[column].dropna())
-
+    header, body = _split_header(frame, known)
     if name_column is not None:
         name_index = _column_index(path, frame, name_column, header)
     else:
-        scores = {column: matches(column) for column in body.columns}
-        name_index = max(scores, key=lambda column: (scores[column], -column))
-        if scores[name_index] == 0:
-            looks_like_names = [c for c in body.columns if body[c].astype(str).str.contains(_IMAGE_NAME).any()]
-            if not looks_like_names:
-                raise DatasetError(
-                    f"{path}: no column holds image file names (none of its values match a file in the class "
-                    "folders). Pass name_column / --name-column to say which column it is."
-                )
-            name_index = looks_like_names[0]
+        name_index = _detect_name_column(path, body, known)
     rows = body[body[name_index].notna()]
     if label_column is not None:
         label_index: int | None = _column_index(path, frame, label_column, header)
     else:
         label_index = _detect_label_column(rows, name_index)
     names = [str(value).strip() for value in rows[name_index]]
-    labels = None
-    unreadable: list[tuple[int, str, str]] = []
-    if label_index is not None:
-        labels = [parse_label(value) for value in rows[label_index]]
-        unreadable = [
-            (excel_rows[position], name, _shown(value))
-            for position, name, value, label in zip(rows.index, names, rows[label_index], labels, strict=True)
-            if label is None
-        ]
-
-    def column_name(index: int | None) -> str | None:
-        if index is None:
-            return None
-        return header[index] if header else f"column {index}"
-
+    labels, unreadable = (None, []) if label_index is None else _read_labels(rows, label_index, names, excel_rows)
     return SheetListing(
         path=path,
         names=names,
         labels=labels,
-        name_column=column_name(name_index) or "",
-        label_column=column_name(label_index),
+        name_column=_column_name(name_index, header) or "",
+        label_column=_column_name(label_index, header),
         notes=notes,
         unreadable_labels=unreadable,
     )
+
+
+def _split_header(frame: pd.DataFrame, known: set[str]) -> tuple[list[str] | None, pd.DataFrame]:
+    """The header row (``None`` when the first row already lists a file) and the rows below it."""
+    first_row = [str(value).strip() for value in frame.iloc[0]]
+    has_header = not any(_IMAGE_NAME.search(cell) or cell.lower() in known for cell in first_row)
+    return (first_row, frame.iloc[1:]) if has_header else (None, frame)
+
+
+def _detect_name_column(path: Path, body: pd.DataFrame, known: set[str]) -> int:
+    """The column with the most values naming a file found (ties: the leftmost), else the first with image names."""
+    scores = {
+        column: sum(str(value).strip().lower() in known for value in body[column].dropna()) for column in body.columns
+    }
+    name_index = max(scores, key=lambda column: (scores[column], -column))
+    if scores[name_index] > 0:
+        return name_index
+    looks_like_names = [c for c in body.columns if body[c].astype(str).str.contains(_IMAGE_NAME).any()]
+    if not looks_like_names:
+        raise DatasetError(
+            f"{path}: no column holds image file names (none of its values match a file in the class "
+            "folders). Pass name_column / --name-column to say which column it is."
+        )
+    return looks_like_names[0]
+
+
+def _read_labels(
+    rows: pd.DataFrame, label_index: int, names: list[str], excel_rows: list[int]
+) -> tuple[list[int | None], list[tuple[int, str, str]]]:
+    """The label of each row (``None`` where the cell is not one) and (Excel row, name, cell) per such cell."""
+    labels = [parse_label(value) for value in rows[label_index]]
+    unreadable = [
+        (excel_rows[position], name, _shown(value))
+        for position, name, value, label in zip(rows.index, names, rows[label_index], labels, strict=True)
+        if label is None
+    ]
+    return labels, unreadable
+
+
+def _column_name(index: int | None, header: list[str] | None) -> str | None:
+    """How the report names a column: its header text, or ``column N``."""
+    if index is None:
+        return None
+    return header[index] if header else f"column {index}"
 
 
 def _shown(value: object) -> str:

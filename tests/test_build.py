@@ -236,7 +236,6 @@ def test_builder_metadata():
     builder_class = covid_ct_scan_images.CovidCTScanImages
     assert builder_class.VERSION.major == 1
     assert {config.name for config in builder_class.BUILDER_CONFIGS} == {"default", "full", "resized"}
-    assert "tianchi.aliyun.com/dataset/93666" in builder_class.MANUAL_DOWNLOAD_INSTRUCTIONS
 
 
 def test_cli_turns_an_unwritable_cache_folder_into_one_message(synthetic_root, tmp_path, capsys):

@@ -16,10 +16,9 @@ def run(args: argparse.Namespace) -> int:
     temporary = args.output is None
     parent = Path(tempfile.mkdtemp(prefix="covid-ct-demo-")) if temporary else Path(args.output)
     root = make_synthetic_download(parent, n_negative=args.negatives, n_positive=args.positives, seed=args.seed)
-    print("*** SYNTHETIC DEMO: random shapes in the exact raw layout, not chest radiographs ***")
-    print(f"synthetic raw download written to {root}")
     prepared = prepare(root, config="default", cache_dir=args.cache_dir)
-    print_prepared(prepared, "default")
+    print_prepared(prepared, "default")  # starts with the synthetic-data banner
+    print(f"synthetic raw download written to {root}")
     print(f"\nNext: covid-ct prepare {str(root)!r} --config full   (or point it at your real download)")
     if temporary:  # kept for the command above; nothing else removes it
         print(f"The synthetic download stays in the temporary folder {parent}")

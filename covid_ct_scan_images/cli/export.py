@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from ..export import export_dataset
+from ..synthetic import SYNTHETIC_BANNER
 from .prepare import add_build_options, build_options
 
 
@@ -44,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     """Export and list the files written."""
     result = export_dataset(args.path, args.out, overwrite=args.overwrite, repo_id=args.repo_id, **export_options(args))
     if result.builds["default"].report.synthetic:
-        print("*** SYNTHETIC DEMO DATA: random shapes, not chest radiographs ***")
+        print(SYNTHETIC_BANNER)
     print(f"exported to {result.out_dir}:")
     for name in result.files:
         print(f"  {name}  ({(result.out_dir / name).stat().st_size:,} bytes)")

@@ -7,6 +7,7 @@ import argparse
 from ..api import PreparedDataset, prepare
 from ..inventory import DEFAULT_MAX_IMAGE_PIXELS
 from ..layout import CLASS_NAMES
+from ..synthetic import SYNTHETIC_BANNER
 
 
 def _positive_int(text: str) -> int:
@@ -76,7 +77,7 @@ def print_prepared(prepared: PreparedDataset, config: str) -> None:
     """Print the outcome of a build: banner, notes on what was left out, the table and the paths."""
     report = prepared.report
     if report.synthetic:
-        print("*** SYNTHETIC DEMO DATA: random shapes, not chest radiographs ***")
+        print(SYNTHETIC_BANNER)
     print(f"config {config!r}: " + ("reused the cache (input unchanged)" if prepared.reused else "built"))
     if prepared.rebuilt_for:
         shown = ", ".join(prepared.rebuilt_for[:5]) + (" ..." if len(prepared.rebuilt_for) > 5 else "")

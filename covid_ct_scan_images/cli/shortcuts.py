@@ -14,8 +14,8 @@ from ..shortcuts import (
     format_table,
     interpretation,
     run_shortcut_probes,
-    to_json,
 )
+from ..synthetic import SYNTHETIC_BANNER
 from .prepare import add_build_options, build_options
 
 
@@ -30,13 +30,13 @@ def run(args: argparse.Namespace) -> int:
         prepared.dataset, n_bootstrap=args.n_bootstrap, seed=args.seed, center_fraction=args.center_fraction
     )
     if prepared.report.synthetic:
-        print("*** SYNTHETIC DEMO DATA: random shapes, not chest radiographs ***")
+        print(SYNTHETIC_BANNER)
     print(format_table(report))
     print()
     print(format_summary(report))
     print(interpretation(report))
     if args.json:
-        to_json(report, args.json)
+        report.to_json(args.json)
         print(f"JSON written to {args.json}")
     return 0
 

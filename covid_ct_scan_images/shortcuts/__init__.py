@@ -1,9 +1,9 @@
-"""Shortcut audit: how much of the label can be predicted without looking at the lungs.
+"""Shortcut probes: how much of the label can be predicted without looking at the lungs.
 
 In this dataset the label coincides with the image source, so models can learn the source instead
 of the disease. :func:`run_shortcut_probes` scores simple models that cannot see lung disease
 (metadata, intensity statistics, the image border) on the ``full`` config's patient-grouped folds;
-:func:`format_table`, :func:`to_json` and :func:`interpretation` render the result.
+:func:`format_table`, :meth:`ShortcutReport.to_json` and :func:`interpretation` render the result.
 """
 
 from __future__ import annotations

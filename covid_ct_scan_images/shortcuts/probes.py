@@ -38,7 +38,7 @@ from .features import (
     center_features,
     extract_features,
 )
-from .report import REPORT_FORMAT, ProbeResult, ShortcutReport, chance_result, from_dict, to_dict
+from .report import REPORT_FORMAT, ProbeResult, ShortcutReport, chance_result
 
 #: Default number of patient-bootstrap resamples behind each interval.
 DEFAULT_BOOTSTRAP = 1000
@@ -64,7 +64,7 @@ def gradient_boosted_trees(seed: int) -> ClassifierMixin:
 
 @dataclass(frozen=True)
 class Probe:
-    """One row of the audit: which features, described how, into which model.
+    """One row of the shortcut table: which features, described how, into which model.
 
     ``features`` may hold ``{center}``, replaced by the centre fraction as a percentage.
     """
@@ -190,13 +190,75 @@ def run_shortcut_probes(
     Scores are out of fold over the ``fold`` column; intervals come from ``n_bootstrap`` patient
     resamples (0 for none). The same ``seed`` gives the same numbers.
     """
-    matrices, labels, folds, patient_ids = _probe_inputs(dataset, center_fraction)
+    dataset = _as_single_dataset(dataset)
+    labels, folds, patient_ids = _probe_targets(dataset, center_fraction)
+    matrices = _dataset_features(dataset)
     memo, key = _remembered_reports(matrices, labels, folds, patient_ids, (n_bootstrap, seed, center_fraction), probes)
     stored = None if key is None else memo.recall(key)
     if stored is not None:
         memo.save()
-        return from_dict(json.loads(stored))
+        return ShortcutReport.from_dict(json.loads(stored))
+    results = _score_probes(probes, matrices, labels, folds, patient_ids, n_bootstrap, seed, center_fraction)
+    report = ShortcutReport(
+        n_images=len(labels),
+        n_patients=len(set(patient_ids)),
+        n_positive=int(labels.sum()),
+        n_folds=int(np.unique(folds).size),
+        n_bootstrap=n_bootstrap,
+        seed=seed,
+        center_fraction=center_fraction,
+        results=tuple(results),
+    )
+    if key is not None:
+        memo.learn(key, json.dumps(report.to_dict()).encode())
+        memo.save()
+    return report
 
+
+def _probe_targets(dataset, center_fraction: float) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Labels, folds and patient ids of ``dataset``, checked to be enough for the probes."""
+    missing = [column for column in REQUIRED_COLUMNS if column not in dataset.column_names]
+    if missing:
+        raise DatasetError(
+            f"the dataset lacks the column(s) {', '.join(missing)}; load it with config='full' "
+            "(load_dataset(data_dir=..., config='full'))"
+        )
+    if not 0.0 < center_fraction < 1.0:
+        raise DatasetError(f"the centre fraction must be between 0 and 1, got {center_fraction}")
+    labels = np.asarray(dataset["label"], dtype=np.int64)
+    folds = np.asarray(dataset["fold"], dtype=np.int64)
+    patient_ids = [str(patient) for patient in dataset["patient_id"]]
+    if np.unique(labels).size < 2:
+        raise DatasetError(f"the shortcut probes need both classes; all {len(labels)} images have label {labels[0]}")
+    if np.unique(folds).size < 2:
+        raise DatasetError("the shortcut probes need at least two folds in the 'fold' column")
+    return labels, folds, patient_ids
+
+
+def _dataset_features(dataset) -> FeatureMatrices:
+    """The probes' features of every image; an image that cannot be decoded is named in the error."""
+    try:
+        return extract_features(progress(_image_bytes(dataset), "shortcut features", total=len(dataset)))
+    except ImageFeatureError as error:
+        has_id = "image_id" in dataset.column_names
+        name = dataset.select_columns(["image_id"])[error.index]["image_id"] if has_id else f"row {error.index}"
+        raise DatasetError(
+            f"{name} could not be decoded for the shortcut probes ({error.__cause__}); rebuild the dataset "
+            "with --full-decode to find and leave out damaged images"
+        ) from error
+
+
+def _score_probes(
+    probes: Sequence[Probe],
+    matrices: FeatureMatrices,
+    labels: np.ndarray,
+    folds: np.ndarray,
+    patient_ids: list[str],
+    n_bootstrap: int,
+    seed: int,
+    center_fraction: float,
+) -> list[ProbeResult]:
+    """The chance line, then each probe's out-of-fold AUROC and AUPRC with their patient-bootstrap intervals."""
     scores, widths = [], []
     # The models are small: one thread is faster than OpenMP's spin-waiting on a busy machine.
     with threadpool_limits(limits=1):
@@ -221,51 +283,7 @@ def run_shortcut_probes(
                 sees_lungs=probe.sees_lungs,
             )
         )
-    report = ShortcutReport(
-        n_images=len(labels),
-        n_patients=len(set(patient_ids)),
-        n_positive=int(labels.sum()),
-        n_folds=int(np.unique(folds).size),
-        n_bootstrap=n_bootstrap,
-        seed=seed,
-        center_fraction=center_fraction,
-        results=tuple(results),
-    )
-    if key is not None:
-        memo.learn(key, json.dumps(to_dict(report)).encode())
-        memo.save()
-    return report
-
-
-def _probe_inputs(dataset, center_fraction: float) -> tuple[FeatureMatrices, np.ndarray, np.ndarray, list[str]]:
-    """The checked inputs of the probes: the image features, labels, folds and patient ids of ``dataset``."""
-    dataset = _as_single_dataset(dataset)
-    missing = [column for column in REQUIRED_COLUMNS if column not in dataset.column_names]
-    if missing:
-        raise DatasetError(
-            f"the dataset lacks the column(s) {', '.join(missing)}; load it with config='full' "
-            "(load_dataset(data_dir=..., config='full'))"
-        )
-    if not 0.0 < center_fraction < 1.0:
-        raise DatasetError(f"the centre fraction must be between 0 and 1, got {center_fraction}")
-    labels = np.asarray(dataset["label"], dtype=np.int64)
-    folds = np.asarray(dataset["fold"], dtype=np.int64)
-    patient_ids = [str(patient) for patient in dataset["patient_id"]]
-    if np.unique(labels).size < 2:
-        raise DatasetError(f"the shortcut probes need both classes; all {len(labels)} images have label {labels[0]}")
-    if np.unique(folds).size < 2:
-        raise DatasetError("the shortcut probes need at least two folds in the 'fold' column")
-
-    try:
-        matrices = extract_features(progress(_image_bytes(dataset), "shortcut features", total=len(dataset)))
-    except ImageFeatureError as error:
-        has_id = "image_id" in dataset.column_names
-        name = dataset.select_columns(["image_id"])[error.index]["image_id"] if has_id else f"row {error.index}"
-        raise DatasetError(
-            f"{name} could not be decoded for the shortcut probes ({error.__cause__}); rebuild the dataset "
-            "with --full-decode to find and leave out damaged images"
-        ) from error
-    return matrices, labels, folds, patient_ids
+    return results
 
 
 def remembered_shortcut_report(
@@ -281,10 +299,12 @@ def remembered_shortcut_report(
     """
     if store_folder() is None:
         return None
-    matrices, labels, folds, patient_ids = _probe_inputs(dataset, center_fraction)
+    dataset = _as_single_dataset(dataset)
+    labels, folds, patient_ids = _probe_targets(dataset, center_fraction)
+    matrices = _dataset_features(dataset)
     memo, key = _remembered_reports(matrices, labels, folds, patient_ids, (n_bootstrap, seed, center_fraction), PROBES)
     stored = None if memo is None or key is None else memo.recall(key)
-    return None if stored is None else from_dict(json.loads(stored))
+    return None if stored is None else ShortcutReport.from_dict(json.loads(stored))
 
 
 def _remembered_reports(
@@ -295,10 +315,10 @@ def _remembered_reports(
     settings: tuple[int, int, float],
     probes: Sequence[Probe],
 ) -> tuple[ContentMemo | None, str | None]:
-    """The file store's earlier audits and the key of this one: a hash of every input of the computation.
+    """The file store's earlier shortcut reports and the key of this one: a hash of every input of the computation.
 
     The models and the bootstrap are deterministic given the features, labels, folds, patients and
-    settings, so ``covid-ct export`` after ``covid-ct shortcuts`` reuses the audit. Only the built-in
+    settings, so ``covid-ct export`` after ``covid-ct shortcuts`` reuses the report. Only the built-in
     probes are kept (custom ones cannot be told apart by name).
     """
     if tuple(probes) != PROBES:

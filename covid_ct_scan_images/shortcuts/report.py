@@ -1,7 +1,9 @@
-"""The shortcut audit's result: plain data, JSON round trip, a table and one sentence.
+"""The shortcut probes' result: plain data, JSON round trip, a table and one sentence.
 
 Nothing here computes a probe; :mod:`covid_ct_scan_images.shortcuts.probes` fills a
-:class:`ShortcutReport` and the CLI, the dataset card and the baselines only render it.
+:class:`ShortcutReport` and the CLI, the dataset card and the baselines only render it. It serialises
+like the audit report (:class:`covid_ct_scan_images.audit_report.Report`): ``to_dict`` from
+:func:`dataclasses.asdict` plus derived keys, ``from_dict`` ignoring them, ``to_json``.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-#: Version of the JSON layout written by :func:`to_json`.
+#: Version of the JSON layout written by :meth:`ShortcutReport.to_json`.
 REPORT_FORMAT = 1
 
 #: Probe name of the chance line that heads the table.
@@ -68,57 +70,62 @@ class ShortcutReport:
         candidates = [result for result in self.probes if not result.sees_lungs]
         return max(candidates, key=lambda result: (result.auroc, result.auprc))
 
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dictionary, with the prevalence and the interpretation added."""
+        data = asdict(self)
+        data["prevalence"] = self.prevalence
+        data["interpretation"] = interpretation(self)
+        for result in data["results"]:
+            for key in ("auroc_ci", "auprc_ci"):
+                if result[key] is not None:
+                    result[key] = list(result[key])
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ShortcutReport:
+        """Rebuild a report saved with :meth:`to_dict` (derived keys are ignored)."""
+        if data.get("format") != REPORT_FORMAT:
+            raise ValueError(f"unsupported shortcut report format {data.get('format')!r}; expected {REPORT_FORMAT}")
+        results = tuple(
+            ProbeResult(
+                **{
+                    **result,
+                    "auroc_ci": _interval(result.get("auroc_ci")),
+                    "auprc_ci": _interval(result.get("auprc_ci")),
+                }
+            )
+            for result in data["results"]
+        )
+        keys = ("n_images", "n_patients", "n_positive", "n_folds", "n_bootstrap", "seed", "center_fraction")
+        return cls(**{key: data[key] for key in keys}, results=results, format=data["format"])
+
+    def to_json(self, path: str | Path | None = None) -> str:
+        """The report as indented JSON, also written to ``path`` when one is given."""
+        text = json.dumps(self.to_dict(), indent=2) + "\n"
+        if path is not None:
+            Path(path).write_text(text, encoding="utf-8")
+        return text
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> ShortcutReport:
+        """Read a report written by :meth:`to_json` (e.g. a saved run passed to the dataset card)."""
+        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
 
 def chance_result(prevalence: float) -> ProbeResult:
     """Return the chance line: AUROC 0.5 and AUPRC equal to the prevalence, without intervals."""
     return ProbeResult(CHANCE, "", "none (random guess)", 0, 0.5, None, prevalence, None)
 
 
-def to_dict(report: ShortcutReport) -> dict[str, Any]:
-    """Return ``report`` as JSON-ready data, with the prevalence and interpretation added."""
-    data = asdict(report)
-    data["prevalence"] = report.prevalence
-    data["interpretation"] = interpretation(report)
-    for result in data["results"]:
-        for key in ("auroc_ci", "auprc_ci"):
-            if result[key] is not None:
-                result[key] = list(result[key])
-    return data
-
-
-def from_dict(data: dict[str, Any]) -> ShortcutReport:
-    """Rebuild a report from :func:`to_dict` output (derived keys are ignored)."""
-    if data.get("format") != REPORT_FORMAT:
-        raise ValueError(f"unsupported shortcut report format {data.get('format')!r}; expected {REPORT_FORMAT}")
-    results = tuple(
-        ProbeResult(
-            **{
-                **result,
-                "auroc_ci": _interval(result.get("auroc_ci")),
-                "auprc_ci": _interval(result.get("auprc_ci")),
-            }
-        )
-        for result in data["results"]
-    )
-    keys = ("n_images", "n_patients", "n_positive", "n_folds", "n_bootstrap", "seed", "center_fraction")
-    return ShortcutReport(**{key: data[key] for key in keys}, results=results, format=data["format"])
-
-
 def _interval(value: Any) -> tuple[float, float] | None:
     return None if value is None else (float(value[0]), float(value[1]))
 
 
-def to_json(report: ShortcutReport, path: str | Path | None = None) -> str:
-    """Return ``report`` as JSON text, and write it to ``path`` when one is given."""
-    text = json.dumps(to_dict(report), indent=2) + "\n"
-    if path is not None:
-        Path(path).write_text(text, encoding="utf-8")
-    return text
-
-
-def from_json(path: str | Path) -> ShortcutReport:
-    """Read a report written by :func:`to_json` (e.g. a saved run passed to the dataset card)."""
-    return from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+# Function spellings of the methods, as the export, the dataset card and the baselines call them.
+to_dict = ShortcutReport.to_dict
+from_dict = ShortcutReport.from_dict
+to_json = ShortcutReport.to_json
+from_json = ShortcutReport.from_json
 
 
 def _score(value: float, interval: tuple[float, float] | None) -> str:

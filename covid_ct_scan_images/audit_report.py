@@ -7,6 +7,8 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
+from .synthetic import SYNTHETIC_BANNER
+
 #: ``stop``: ground truth is uncertain, the build stops. ``left_out``: files that cannot be used.
 #: ``warning``: something to fix that does not stop a default build. ``note``: for information.
 Severity = Literal["stop", "left_out", "warning", "note"]
@@ -127,7 +129,7 @@ class Report:
         """A human summary: counts, then problems by severity and kind, each message with its files."""
         lines = []
         if self.synthetic:
-            lines.append("*** SYNTHETIC DEMO DATA: not chest radiographs ***")
+            lines.append(SYNTHETIC_BANNER)
         lines.append(f"raw download: {self.root}")
         lines.append("counts: " + ", ".join(f"{key} {value}" for key, value in self.counts.items()))
         if self.ignored:
