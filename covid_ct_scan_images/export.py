@@ -95,10 +95,10 @@ def read_shortcuts(path: str | os.PathLike[str]) -> ShortcutReport:
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
         if not isinstance(data, dict):
-            raise UsageError(f"the shortcut audit {path} holds a JSON {type(data).__name__}, not a report; {hint}.")
+            raise UsageError(f"the shortcut report {path} holds a JSON {type(data).__name__}, not a report; {hint}.")
         return from_dict(data)
     except (OSError, ValueError, KeyError, TypeError) as error:
-        raise UsageError(f"cannot read the shortcut audit {path}: {type(error).__name__}: {error}; {hint}.") from error
+        raise UsageError(f"cannot read the shortcut report {path}: {type(error).__name__}: {error}; {hint}.") from error
 
 
 def _check_shortcuts_match(report: ShortcutReport, full: datasets.Dataset, path: str | os.PathLike[str]) -> None:
@@ -107,7 +107,7 @@ def _check_shortcuts_match(report: ShortcutReport, full: datasets.Dataset, path:
     found = (report.n_images, report.n_positive, report.n_patients)
     if found != expected:
         raise DatasetError(
-            f"the shortcut audit {path} was computed on other data (images, positives, patients: "
+            f"the shortcut report {path} was computed on other data (images, positives, patients: "
             f"{found[0]}, {found[1]}, {found[2]}) than this export ({expected[0]}, {expected[1]}, {expected[2]}); "
             "run `covid-ct shortcuts` on this download again or leave the option out."
         )
@@ -229,14 +229,14 @@ def _build_configs(
 def _shortcut_audit(
     full: datasets.Dataset, n_bootstrap: int | None, note: Callable[[str], None] | None
 ) -> ShortcutReport:
-    """The shortcut audit of ``full``: the one the file store remembers for the same input, else computed now."""
+    """The shortcut report of ``full``: the one the file store remembers for the same input, else computed now."""
     from .shortcuts.probes import DEFAULT_BOOTSTRAP, remembered_shortcut_report, run_shortcut_probes
 
     n_bootstrap = DEFAULT_BOOTSTRAP if n_bootstrap is None else n_bootstrap
     tell = note or (lambda _line: None)
     remembered = remembered_shortcut_report(full, n_bootstrap=n_bootstrap)
     if remembered is not None:
-        tell("reusing the shortcut audit that `covid-ct shortcuts` computed for this input")
+        tell("reusing the shortcut report that `covid-ct shortcuts` computed for this input")
         return remembered
     tell(
         "computing the shortcut probes for the card (minutes on the full download); --shortcuts-json FILE "
@@ -253,7 +253,7 @@ def _write_card_and_reports(
     template: str,
     repo_id: str | None,
 ) -> str:
-    """Write the manifest, the audit report, the shortcut audit and the card (scrubbed) next to the shards."""
+    """Write the manifest, the audit report, the shortcut report and the card (scrubbed) next to the shards."""
     from .shortcuts.report import to_dict
 
     default = builds["default"]
@@ -294,7 +294,7 @@ def export_dataset(
     new run (``compute_shortcuts``; ``n_bootstrap`` resamples), else says it was not computed. ``out_dir`` must
     be new or empty; ``overwrite`` replaces an earlier export only. ``card_template`` replaces
     ``dataset_card.md``; ``repo_id`` is the repository the card's loading example names. Side inputs are
-    checked before the build. ``progress`` shows a bar on stderr; ``note`` hears which shortcut audit is used.
+    checked before the build. ``progress`` shows a bar on stderr; ``note`` hears which shortcut report is used.
     """
     target = Path(out_dir).expanduser().resolve()
     _check_target(target, overwrite)

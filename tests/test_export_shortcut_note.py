@@ -12,7 +12,7 @@ from covid_ct_scan_images.export import ExportResult, export_dataset
 from covid_ct_scan_images.shortcuts import from_json
 
 COMPUTING = "computing the shortcut probes for the card"
-REUSING = "reusing the shortcut audit that `covid-ct shortcuts` computed for this input"
+REUSING = "reusing the shortcut report that `covid-ct shortcuts` computed for this input"
 
 
 def test_export_computes_the_probes_once_then_reuses_the_remembered_audit(

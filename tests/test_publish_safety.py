@@ -106,7 +106,7 @@ def test_prepare_on_a_full_disk_is_one_message(
         ("list.json", b"[1, 2]", "--shortcuts-json", "holds a JSON list, not a report"),
         ("null.json", b"null", "--shortcuts-json", "holds a JSON NoneType, not a report"),
         ("string.json", b'"a string"', "--shortcuts-json", "holds a JSON str, not a report"),
-        ("broken.json", b"{not json", "--shortcuts-json", "cannot read the shortcut audit"),
+        ("broken.json", b"{not json", "--shortcuts-json", "cannot read the shortcut report"),
     ],
 )
 def test_bad_side_inputs_are_refused_before_the_build(
