@@ -34,7 +34,7 @@ DATASET_NAME = "covid_ct_scan_images"
 
 #: Marks this module as already extended for streaming, so that ``datasets.DatasetBuilder.__init__`` leaves it
 #: alone: the builder only reads local files (the download is manual), and the extension (fsspec wrappers around
-#: this module's ``open``, ``os.path`` and ``pathlib``) imports ``scipy.io`` and more, ~0.3 s of every reload.
+#: this module's ``open``, ``os.path`` and ``pathlib``) imports ``scipy.io`` and more on every builder creation.
 _patched_for_streaming = True
 
 #: Folder inside the datasets cache that holds everything this library writes there (builds, extracted zips).
@@ -137,8 +137,8 @@ class CovidCTScanImages(datasets.GeneratorBasedBuilder):
     ]
     DEFAULT_CONFIG_NAME = "default"
     # Rows per Arrow record batch while writing. datasets' default for image features (100 rows, ~60 MB of
-    # radiographs) allocates fresh memory for every batch; 4-row batches (~2.4 MB) reuse it, which made
-    # writing 0.85 GB about 2.5x faster in benchmarks/bench_build.py. Reading is unaffected.
+    # radiographs) allocates fresh memory for every batch, and faulting that memory in dominates the write;
+    # 4-row batches (~2.4 MB) reuse the same memory. Reading is unaffected.
     DEFAULT_WRITER_BATCH_SIZE = 4
     MANUAL_DOWNLOAD_INSTRUCTIONS = MANUAL_DOWNLOAD_INSTRUCTIONS
 
