@@ -163,7 +163,7 @@ class CovidCTScanImages(datasets.GeneratorBasedBuilder):
     def _info(self) -> datasets.DatasetInfo:
         features = {
             # Decoding applies the EXIF orientation and converts to one mode, so every row stacks into the same
-            # tensor shape; the stored bytes stay the original files (see README, "What you get").
+            # tensor shape; the stored bytes stay the original files (see README, "Configs and columns").
             "image": datasets.Image(mode=DECODED_IMAGE_MODE),
             "label": datasets.ClassLabel(names=list(CLASS_NAMES)),
             "image_id": datasets.Value("string"),
