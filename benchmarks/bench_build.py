@@ -2,7 +2,7 @@
 
 Both are cold whole-process runs on the same raw folder, each with its own empty cache, interleaved;
 the table gives medians, peak resident memory, what each stores, and the ratio to imagefolder
-(issue 6 targets: ratio <= 2, peak memory < 1.5 GB for 1400 images).
+(goals: ratio <= 2, peak memory < 1.5 GB for 1400 images).
 
     python benchmarks/bench_build.py --workdir /tmp/covid_bench --images 1400 --repeats 3 [--full-decode]
     python benchmarks/bench_build.py --data "PATH/COVID-19-CT SCAN IMAGES_COVID_datasets"

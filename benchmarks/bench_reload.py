@@ -1,7 +1,7 @@
 """Reload benchmark: a second ``load_dataset`` of a built dataset vs ``datasets.load_from_disk`` of the same Arrow data.
 
 Builds the dataset once, saves a copy with ``DatasetDict.save_to_disk`` for the reference, then times
-cold whole-process reloads, interleaved (issue 6 target: ratio <= 1.2). A separate, untimed run records
+cold whole-process reloads, interleaved (goal: ratio <= 1.2). A separate, untimed run records
 every file opened under the raw folder during a reload with an audit hook (``benchmarks/opens.py``) to
 show that a cache hit never opens a raw image (it stats them and hashes ``Train.xls``).
 

@@ -3,7 +3,7 @@
 The 1400-image realistic download is subset (whole patients, hard links) or doubled with renamed copies
 whose bytes differ (see ``realistic.resize_download``). At each size ours and imagefolder run cold and
 interleaved, as in ``bench_build.py``. A least-squares line ``time = a + b * images`` (and the same for
-memory) says whether growth is linear (issue 6: peak memory < 1.5 GB at 1400 images, growing no faster
+memory) says whether growth is linear (goal: peak memory < 1.5 GB at 1400 images, growing no faster
 than linearly).
 
     python benchmarks/bench_scaling.py --workdir /tmp/covid_bench --sizes 350 700 1400 2800 --repeats 2

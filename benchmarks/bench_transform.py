@@ -2,7 +2,7 @@
 
 Per-core throughput (one process, one thread) on original full-resolution files of the realistic download:
 
-* naive: ``PIL.Image.open(path).convert("RGB")`` then torchvision ``Resize(224)``, as issue 6 defines it;
+* naive: ``PIL.Image.open(path).convert("RGB")`` then torchvision ``Resize(224)``, the usual baseline;
 * baselines: ``baselines/radiograph_transforms.py``'s ``RadiographTransform.tensor`` with its training augmentation
   (JPEG draft-mode decode, grayscale kept one channel, resize to 224 x 224, random affine, brightness and
   contrast jitter, normalisation), i.e. more work than the naive pipeline, ending in a model-ready tensor;
@@ -10,7 +10,7 @@ Per-core throughput (one process, one thread) on original full-resolution files 
   :func:`covid_ct_scan_images.resized.resized_jpeg`, the function the config uses).
 
 Each pipeline runs in its own fresh process, interleaved, several times; the table gives the median images/s
-and the ratio (issue 6 target: >= 8x). torchvision is not a dependency of the library: run the workers with an
+and the ratio (goal: >= 8x). torchvision is not a dependency of the library: run the workers with an
 interpreter that has it (``--python``), e.g. a separate venv with ``torch torchvision`` and the library's deps.
 
     python benchmarks/bench_transform.py --workdir /tmp/covid_bench --python /tmp/tvenv/bin/python

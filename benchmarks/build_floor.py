@@ -1,11 +1,11 @@
-"""The least a build that meets issues 2 and 3 must do, timed part by part, against the 2x-imagefolder budget.
+"""The least a self-contained, near-duplicate-aware build must do, timed part by part, against a 2x-imagefolder budget.
 
-`covid-ct prepare` must embed the original bytes (issue 2: a self-contained cache) and group near-duplicates
-by a perceptual hash (issue 3), so at the very least it writes every image's bytes once, hashes them, and
+`covid-ct prepare` must embed the original bytes (a self-contained cache) and group near-duplicates
+by a perceptual hash, so at the very least it writes every image's bytes once, hashes them, and
 decodes every image once at reduced size. This script times each of those alone, with nothing else around
 them, on all the cores this process may use, and sets their sum against twice a cold
-`load_dataset("imagefolder")` on the same folder (issue 6, target 1). If the floor alone exceeds the budget,
-no implementation of the build can meet the target on this machine.
+`load_dataset("imagefolder")` on the same folder. If the floor alone exceeds the budget,
+no implementation of the build can stay within 2x imagefolder on this machine.
 
     python benchmarks/build_floor.py --workdir /tmp/covid_bench --images 1400
 """
@@ -119,7 +119,7 @@ def main() -> None:
         )
     )
     print(
-        f'\nBudget (issue 6, target 1): 2 x cold `load_dataset("imagefolder")` = 2 x {imagefolder:.2f} s '
+        f'\nBudget: 2 x cold `load_dataset("imagefolder")` = 2 x {imagefolder:.2f} s '
         f"= {budget:.2f} s; "
         f"{len(files)} images, {sum(map(len, payloads)) / 1e6:,.0f} MB; medians of {args.repeats}\n"
     )

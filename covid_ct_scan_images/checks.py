@@ -24,7 +24,7 @@ from .sheet import SheetListing
 LabelSource = Literal["check", "folder", "sheet"]
 
 #: Largest Hamming distance between 256-bit perceptual hashes (``inventory.PHASH_SIZE`` 16) that counts as a
-#: near-duplicate. Measured on the real sample (``benchmarks/near_duplicates.py``; README, "Checks and audit"):
+#: near-duplicate. Measured on the real sample (``benchmarks/near_duplicates.py``; docs/near_duplicates.md):
 #: re-encoded, resized or format-changed copies are at most 10 bits from the original, a same-patient
 #: follow-up film 16, radiographs of different children at least 64 (mean 108).
 NEAR_DUPLICATE_MAX_DISTANCE = 24

@@ -37,7 +37,7 @@ JUNK_NAMES = frozenset({".ds_store", "thumbs.db", "desktop.ini", "ehthumbs.db", 
 
 #: Side of the perceptual hash (``imagehash.phash``): 16 gives a 256-bit hash, 64 hex digits. The usual
 #: 64-bit hash cannot tell radiographs of different children apart (2 bits on the real sample);
-#: see README, "Checks and audit".
+#: see docs/near_duplicates.md.
 PHASH_SIZE = 16
 
 _FORMAT_EXTENSIONS = {"JPEG": {".jpg", ".jpeg"}, "PNG": {".png"}}

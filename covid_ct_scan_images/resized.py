@@ -1,6 +1,6 @@
 """Reduced copies of the images for the ``resized`` config: fast to decode in a training loop.
 
-A full-resolution radiograph (median about 1640 x 1320) takes 5-10 ms to decode even at reduced
+A full-resolution radiograph (median about 1640 x 1320) must still be entropy-decoded in full at reduced
 JPEG scale, which caps a CPU data loader far below what a GPU consumes at 224 px. The ``resized``
 config stores each image once, upright and converted (:func:`covid_ct_scan_images.imaging.to_rgb`
 with grayscale kept one channel), scaled so that its longer side is at most :data:`RESIZED_MAX_SIDE`

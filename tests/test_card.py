@@ -248,6 +248,7 @@ def test_template_holds_no_hand_typed_data_numbers() -> None:
         "1", "5",  # "aged 1 to 5" (Kermany et al. 2018)
         "20", "3", "15", "70",  # the split method: 20 folds of 5 %, 3 folds, 70 / 15 / 15 %
         "4.0",  # CC BY 4.0
+        "8", "16",  # bit depths: decoded as 8-bit RGB, Pillow clips 16-bit files
         "93666",  # Tianchi dataset id
         "610", "619", "76", "7", "199", "217",  # journal pages and volumes of the references
     }  # fmt: skip
