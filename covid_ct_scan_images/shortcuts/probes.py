@@ -190,14 +190,11 @@ def run_shortcut_probes(
     Scores are out of fold over the ``fold`` column; intervals come from ``n_bootstrap`` patient
     resamples (0 for none). The same ``seed`` gives the same numbers.
     """
-    dataset = _as_single_dataset(dataset)
-    labels, folds, patient_ids = _probe_targets(dataset, center_fraction)
-    matrices = _dataset_features(dataset)
-    memo, key = _remembered_reports(matrices, labels, folds, patient_ids, (n_bootstrap, seed, center_fraction), probes)
-    stored = None if key is None else memo.recall(key)
+    (matrices, labels, folds, patient_ids), memo, key, stored = _inputs_and_stored_report(
+        dataset, (n_bootstrap, seed, center_fraction), probes
+    )
     if stored is not None:
-        memo.save()
-        return ShortcutReport.from_dict(json.loads(stored))
+        return stored
     results = _score_probes(probes, matrices, labels, folds, patient_ids, n_bootstrap, seed, center_fraction)
     report = ShortcutReport(
         n_images=len(labels),
@@ -299,12 +296,24 @@ def remembered_shortcut_report(
     """
     if store_folder() is None:
         return None
+    return _inputs_and_stored_report(dataset, (n_bootstrap, seed, center_fraction), PROBES)[3]
+
+
+def _inputs_and_stored_report(
+    dataset, settings: tuple[int, int, float], probes: Sequence[Probe]
+) -> tuple[
+    tuple[FeatureMatrices, np.ndarray, np.ndarray, list[str]], ContentMemo | None, str | None, ShortcutReport | None
+]:
+    """The probes' checked inputs, the file store's memo and key for them, and the report stored there (or None)."""
     dataset = _as_single_dataset(dataset)
-    labels, folds, patient_ids = _probe_targets(dataset, center_fraction)
+    labels, folds, patient_ids = _probe_targets(dataset, settings[2])
     matrices = _dataset_features(dataset)
-    memo, key = _remembered_reports(matrices, labels, folds, patient_ids, (n_bootstrap, seed, center_fraction), PROBES)
+    memo, key = _remembered_reports(matrices, labels, folds, patient_ids, settings, probes)
     stored = None if memo is None or key is None else memo.recall(key)
-    return None if stored is None else ShortcutReport.from_dict(json.loads(stored))
+    if stored is not None:
+        memo.save()  # records the use, so the size bound evicts this report last
+    report = None if stored is None else ShortcutReport.from_dict(json.loads(stored))
+    return (matrices, labels, folds, patient_ids), memo, key, report
 
 
 def _remembered_reports(
