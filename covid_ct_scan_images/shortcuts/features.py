@@ -278,9 +278,9 @@ def features_beside(
                 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
                 with Image.open(io.BytesIO(data)) as fresh:
                     gray = _grayscale(fresh)
+        return result, (metadata, intensity_vector(gray), thumbnail_vector(gray))
     except Exception:
         return result, None
-    return result, (metadata, intensity_vector(gray), thumbnail_vector(gray))
 
 
 def _pack(row: tuple[np.ndarray, np.ndarray, np.ndarray]) -> bytes:
