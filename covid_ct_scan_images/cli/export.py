@@ -23,7 +23,6 @@ def add_export_options(parser: argparse.ArgumentParser) -> None:
         help="do not compute the shortcut probes; the card then says they were not computed",
     )
     parser.add_argument("--card-template", help="dataset card source (default: dataset_card.md of the repository)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars or notes on stderr")
     add_build_options(parser)
 
 
