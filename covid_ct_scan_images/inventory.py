@@ -378,11 +378,13 @@ def take_inventory(
     max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
     full_decode: bool = False,
     workers: int | None = None,
+    shortcut_features: bool = False,
 ) -> Inventory:
     """Inspect every file under the class folders, in parallel, in a fixed (sorted) order.
 
-    Files inspected before (same bytes, any name) are taken from the file store instead of being decoded;
-    the others leave their shortcut features there as well, computed in the same decode.
+    Files inspected before (same bytes, any name) are taken from the file store instead of being decoded.
+    With ``shortcut_features``, the files that are decoded leave their shortcut features there as well,
+    computed in the same decode, so that ``covid-ct shortcuts`` does not decode them again.
     """
     paths: list[tuple[Path, int]] = []
     ignored: list[tuple[str, str]] = []
@@ -397,7 +399,7 @@ def take_inventory(
 
     memo = inspection_memo()
     features = None
-    if memo.store is not None:  # without a store the features would be computed for nothing
+    if shortcut_features and memo.store is not None:  # without a store they would be computed for nothing
         from .shortcuts.features import features_memo
 
         features = features_memo()

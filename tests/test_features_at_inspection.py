@@ -36,7 +36,7 @@ def test_inventory_leaves_the_features_a_fresh_decode_would_give(
     monkeypatch.setenv(filestore.STORE_ENV, str(tmp_path / "store"))
     _add_unusual_images(synthetic_root)
     located = locate(synthetic_root, tmp_path / "work")
-    usable = take_inventory(located.class_dirs, located.root).usable
+    usable = take_inventory(located.class_dirs, located.root, shortcut_features=True).usable
     payloads = [image.path.read_bytes() for image in usable]
     modes = {(image.format, image.mode) for image in usable}
     assert {("JPEG", "L"), ("JPEG", "RGB"), ("PNG", "RGBA"), ("PNG", "I;16")} <= modes
@@ -63,7 +63,7 @@ def test_without_a_store_the_inventory_computes_no_features(
 
     monkeypatch.setattr(features, "features_beside", must_not_compute)
     located = locate(synthetic_root, tmp_path / "work")
-    assert len(take_inventory(located.class_dirs, located.root).usable) == 60
+    assert len(take_inventory(located.class_dirs, located.root, shortcut_features=True).usable) == 60
 
 
 def test_features_that_fail_leave_the_inspection_records_unchanged(
@@ -71,14 +71,14 @@ def test_features_that_fail_leave_the_inspection_records_unchanged(
 ) -> None:
     located = locate(synthetic_root, tmp_path / "work")
     monkeypatch.setenv(filestore.STORE_ENV, "off")
-    plain = take_inventory(located.class_dirs, located.root).files
+    plain = take_inventory(located.class_dirs, located.root, shortcut_features=True).files
     monkeypatch.setenv(filestore.STORE_ENV, str(tmp_path / "store"))
 
     def broken_thumbnail(gray: np.ndarray) -> np.ndarray:
         raise ValueError("simulated failure")
 
     monkeypatch.setattr(features, "thumbnail_vector", broken_thumbnail)
-    assert take_inventory(located.class_dirs, located.root).files == plain
+    assert take_inventory(located.class_dirs, located.root, shortcut_features=True).files == plain
     assert filestore.default_store().get_many(features.FEATURES_KIND, features._features_version()) == {}
 
 
@@ -92,3 +92,18 @@ def test_the_features_module_does_not_load_scikit_learn() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.split() == ["False", "True", "True"]
+
+
+def test_the_audit_leaves_the_features_and_a_build_inspection_does_not(
+    synthetic_root: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from covid_ct_scan_images.plan import audit
+
+    version = features._features_version()
+    monkeypatch.setenv(filestore.STORE_ENV, str(tmp_path / "build-store"))
+    located = locate(synthetic_root, tmp_path / "work")
+    take_inventory(located.class_dirs, located.root)
+    assert filestore.default_store().get_many(features.FEATURES_KIND, version) == {}
+    monkeypatch.setenv(filestore.STORE_ENV, str(tmp_path / "audit-store"))
+    audit(synthetic_root)
+    assert len(filestore.default_store().get_many(features.FEATURES_KIND, version)) == 60
