@@ -12,6 +12,10 @@ own empty file store (``$COVID_CT_STORE``), interleaved with the others, medians
   bytes (``datasets.table.embed_table_storage``, what ``push_to_hub`` does): the same self-contained artifact;
 * **cores**: the cold build on 1 worker core (``taskset``) and on all cores this process may use.
 
+With ``--baseline-tree DIR`` (a checkout of another version of this repository, e.g. made with
+``git worktree add``), the cold build and the flow also run with that version's library (``PYTHONPATH``),
+interleaved with the others: a before/after comparison on the same machine in the same run.
+
     python benchmarks/bench_flow.py --workdir /tmp/covid_bench --images 1400 --repeats 2
 """
 
@@ -37,6 +41,8 @@ ONE_CORE = "covid-ct prepare (cold, 1 core)"
 FLOW_ON = "flow: audit, prepare, shortcuts, export (file store)"
 FLOW_OFF = "flow: audit, prepare, shortcuts, export (COVID_CT_STORE=off)"
 REBUILD = "covid-ct prepare after one image was replaced"
+COLD_BASE = "covid-ct prepare (cold), baseline tree"
+FLOW_BASE = "flow: audit, prepare, shortcuts, export (file store), baseline tree"
 
 
 def _flow_command(step: str, data: Path, cache: Path, out: Path) -> list[str]:
@@ -79,23 +85,34 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_input_arguments(parser, repeats=2)
     parser.add_argument("--skip-store-off-build", action="store_true", help="leave out the cold build without store")
+    parser.add_argument(
+        "--skip-store-off-flow-and-one-core",
+        action="store_true",
+        help="leave out the flow without the store and the 1-core build (the slowest rows)",
+    )
+    parser.add_argument("--baseline-tree", type=Path, help="also run the build and the flow with this checkout")
     args = parser.parse_args()
     data = announced_input(args)
-    names = [COLD, *([] if args.skip_store_off_build else [COLD_OFF]), ONE_CORE, FLOW_ON, FLOW_OFF]
+    quick = args.skip_store_off_flow_and_one_core
+    names = [COLD, *([] if args.skip_store_off_build else [COLD_OFF]), *([] if quick else [ONE_CORE]), FLOW_ON]
+    names += [*([] if quick else [FLOW_OFF]), *([COLD_BASE, FLOW_BASE] if args.baseline_tree else [])]
     names += [REFERENCE, REFERENCE_EMBEDDED]
     series = [Series(name) for name in names]
     rebuild = Series(REBUILD)
-    steps: dict[str, dict[str, list[float]]] = {FLOW_ON: {}, FLOW_OFF: {}}
+    flows = [name for name in (FLOW_OFF, FLOW_ON, FLOW_BASE) if name in names]
+    steps: dict[str, dict[str, list[float]]] = {name: {} for name in flows}
 
     def measure(item: Series, repeat: int) -> Run:
         work = fresh_dir(args.workdir / "flow" / f"{names.index(item.name)}-{repeat}")
         env = quiet_environment(work / "hf-home")
         env["COVID_CT_STORE"] = "off" if item.name in (COLD_OFF, FLOW_OFF) else str(work / "store")
+        if item.name in (COLD_BASE, FLOW_BASE):
+            env["PYTHONPATH"] = str(args.baseline_tree.resolve())
         cache = work / "cache"
         try:
             if item.name in (REFERENCE, REFERENCE_EMBEDDED):
                 return run_cold(build_command(item.name, data, cache), env)
-            if item.name in (FLOW_ON, FLOW_OFF):
+            if item.name in flows:
                 runs = [run_cold(_flow_command(step, data, cache, work / "out"), env) for step in FLOW]
                 for step, run in zip(FLOW, runs, strict=True):
                     steps[item.name].setdefault(step, []).append(run.wall_s)
@@ -133,21 +150,29 @@ def main() -> None:
     header = ("command", "median wall s", "min-max s", "peak RSS MB", "/ cold prepare", "/ imagefolder", "/ embedded")
     print(markdown_table(header, rows))
     print("\nFlow, per command (median s):\n")
-    step_rows = [
-        (step, *(f"{statistics.median(steps[flow][step]):.2f}" for flow in (FLOW_OFF, FLOW_ON))) for step in FLOW
-    ]
-    print(markdown_table(("command", "COVID_CT_STORE=off", "file store"), step_rows))
+    step_rows = [(step, *(f"{statistics.median(steps[flow][step]):.2f}" for flow in flows)) for step in FLOW]
+    print(markdown_table(("command", *flows), step_rows))
     cores = len(os.sched_getaffinity(0))
-    print(
-        f"\n1. flow / cold prepare: {by_name[FLOW_ON].median_s / cold:.2f}x with the file store, "
-        f"{by_name[FLOW_OFF].median_s / cold:.2f}x without (target: at most 2x)"
-        f"\n2. rebuild after a fix / imagefolder: {rebuild.median_s / imagefolder:.2f}x (target: at most 2x)"
-        f"\n3. cold prepare / imagefolder + embedding: {cold / embedded:.2f}x (target: at most 1.0x); "
+    lines = [f"flow (file store) / cold prepare: {by_name[FLOW_ON].median_s / cold:.2f}x (at most 2x wanted)"]
+    if FLOW_OFF in by_name:
+        lines.append(f"flow without the store / cold prepare: {by_name[FLOW_OFF].median_s / cold:.2f}x")
+    if FLOW_BASE in by_name:
+        base_cold = by_name[COLD_BASE].median_s
+        lines.append(
+            f"baseline tree: flow / its cold prepare {by_name[FLOW_BASE].median_s / base_cold:.2f}x; "
+            f"cold prepare / imagefolder + embedding {base_cold / embedded:.2f}x"
+        )
+    lines.append(f"rebuild after a fix / imagefolder: {rebuild.median_s / imagefolder:.2f}x (at most 2x wanted)")
+    lines.append(
+        f"cold prepare / imagefolder + embedding: {cold / embedded:.2f}x (at most 1.0x wanted); "
         f"/ imagefolder: {cold / imagefolder:.2f}x"
-        f"\n5. cold prepare on 1 core: {by_name[ONE_CORE].median_s:.2f} s; on all {cores} cores: {cold:.2f} s "
-        f"(1 core / all cores = {by_name[ONE_CORE].median_s / cold:.2f})",
-        file=sys.stdout,
     )
+    if ONE_CORE in by_name:
+        lines.append(
+            f"cold prepare on 1 core: {by_name[ONE_CORE].median_s:.2f} s; on all {cores} cores: {cold:.2f} s "
+            f"(1 core / all cores = {by_name[ONE_CORE].median_s / cold:.2f})"
+        )
+    print("\n" + "\n".join(lines), file=sys.stdout)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .cores import usable_cores
 from .filestore import ContentMemo, content_key, kind_version, open_memo
 from .layout import IMAGE_EXTENSIONS
 from .progress import progress
@@ -244,21 +245,30 @@ def inspect_file(
     max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
     full_decode: bool = False,
     memo: ContentMemo | None = None,
+    features: ContentMemo | None = None,
 ) -> ImageFile:
     """Inspect one file: read it, hash it, read its header and check it is a usable image.
 
     With ``memo`` (see :func:`inspection_memo`), a file whose bytes were inspected before under the same
     options and extension is not decoded again: the stored record is used, whatever the file's name.
+    With ``features`` as well, a file that is decoded leaves its shortcut features there too.
     Never raises for a bad file: the returned record's ``problem`` says what is wrong.
     """
     base = {"path": path, "relative_path": path.relative_to(root).as_posix(), "folder_label": folder_label}
     try:
-        return _inspect(path, base, max_image_pixels, full_decode, memo)
+        return _inspect(path, base, max_image_pixels, full_decode, memo, features)
     except Exception as error:  # a decoder failing in a way not foreseen must not stop the whole inventory
         return ImageFile(**base, size_bytes=0, problem=f"could not be inspected ({type(error).__name__}: {error})")
 
 
-def _inspect(path: Path, base: dict, max_image_pixels: int, full_decode: bool, memo: ContentMemo | None) -> ImageFile:
+def _inspect(
+    path: Path,
+    base: dict,
+    max_image_pixels: int,
+    full_decode: bool,
+    memo: ContentMemo | None,
+    features: ContentMemo | None = None,
+) -> ImageFile:
     """:func:`inspect_file` for the expected kinds of bad file; ``base`` holds the record's identity fields."""
     try:
         status = path.stat()
@@ -288,13 +298,25 @@ def _inspect(path: Path, base: dict, max_image_pixels: int, full_decode: bool, m
     recalled = _recall_inspection(memo, key, base)
     if recalled is not None:
         return recalled
-    inspected = _inspect_data(data, record, path.suffix, max_image_pixels, full_decode)
+    inspected = _inspect_data(data, record, path.suffix, max_image_pixels, full_decode, features)
     _learn_inspection(memo, key, inspected)
     return inspected
 
 
-def _inspect_data(data: bytes, record: dict, suffix: str, max_image_pixels: int, full_decode: bool) -> ImageFile:
-    """Header, integrity and perceptual hash of a file's ``data``; ``record`` holds its identity, size and hash."""
+def _inspect_data(
+    data: bytes,
+    record: dict,
+    suffix: str,
+    max_image_pixels: int,
+    full_decode: bool,
+    features: ContentMemo | None = None,
+) -> ImageFile:
+    """Header, integrity and perceptual hash of a file's ``data``; ``record`` holds its identity, size and hash.
+
+    With ``features`` (see :func:`~covid_ct_scan_images.shortcuts.features.features_memo`), the shortcut
+    features are computed from the same decode as the hash and kept there, so that no later command decodes
+    the image for them.
+    """
     from PIL import Image, UnidentifiedImageError
 
     from .imaging import plain_decode_caveat
@@ -325,7 +347,14 @@ def _inspect_data(data: bytes, record: dict, suffix: str, max_image_pixels: int,
             record["exif_orientation"] = _exif_orientation(image)
             # The hash always comes from the reduced decode, so near-duplicate links (and so the
             # splits) do not depend on --full-decode; the full decode is a separate integrity check.
-            record["phash"] = perceptual_hash(image)
+            if features is None:
+                record["phash"] = perceptual_hash(image)
+            else:
+                from .shortcuts.features import features_beside, learn_features
+
+                record["phash"], row = features_beside(image, data, perceptual_hash)
+                if row is not None:
+                    learn_features(features, record["sha256"], row)
             caveat = plain_decode_caveat(image)
             if caveat is not None:
                 notes.append(caveat)
@@ -343,21 +372,19 @@ def _exif_orientation(image: Image.Image) -> int:
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
-def usable_cores() -> int:
-    """How many CPU cores this process may run on (its affinity mask, not the machine's count)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
 def take_inventory(
     class_dirs: dict[int, Path],
     root: Path,
     max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
     full_decode: bool = False,
     workers: int | None = None,
+    shortcut_features: bool = False,
 ) -> Inventory:
     """Inspect every file under the class folders, in parallel, in a fixed (sorted) order.
 
     Files inspected before (same bytes, any name) are taken from the file store instead of being decoded.
+    With ``shortcut_features``, the files that are decoded leave their shortcut features there as well,
+    computed in the same decode, so that ``covid-ct shortcuts`` does not decode them again.
     """
     paths: list[tuple[Path, int]] = []
     ignored: list[tuple[str, str]] = []
@@ -371,15 +398,28 @@ def take_inventory(
         unseen.extend(not_followed)
 
     memo = inspection_memo()
+    features = None
+    if shortcut_features and memo.store is not None:  # without a store they would be computed for nothing
+        from .shortcuts.features import features_memo
+
+        features = features_memo()
 
     def inspect(item: tuple[Path, int]) -> ImageFile:
         return inspect_file(
-            item[0], root, item[1], max_image_pixels=max_image_pixels, full_decode=full_decode, memo=memo
+            item[0],
+            root,
+            item[1],
+            max_image_pixels=max_image_pixels,
+            full_decode=full_decode,
+            memo=memo,
+            features=features,
         )
 
     with _pillow_pixel_limit(max_image_pixels), ThreadPoolExecutor(max_workers=workers or usable_cores()) as pool:
         files = list(progress(pool.map(inspect, paths), "checking images", total=len(paths), unit="file"))
     memo.save()
+    if features is not None:
+        features.save()
     return Inventory(files=files, ignored=ignored, unlisted_folders=unlisted, unseen=unseen)
 
 

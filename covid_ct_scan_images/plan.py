@@ -82,13 +82,18 @@ class BuildStopped(DatasetError):
         super().__init__("\n".join(lines))
 
 
-def check_download(located: DatasetRoot, options: BuildOptions) -> CheckedInput:
+def check_download(located: DatasetRoot, options: BuildOptions, shortcut_features: bool = False) -> CheckedInput:
     """Read the download (inventory of the class folders, the sheet) and run every check on it.
 
-    The one entry point of the checks: every build runs it first, and :func:`audit` runs it alone.
+    The one entry point of the checks: every build runs it first, and :func:`audit` runs it alone. With
+    ``shortcut_features``, the inspection also keeps each image's shortcut features in the file store.
     """
     inventory = take_inventory(
-        located.class_dirs, located.root, max_image_pixels=options.max_image_pixels, full_decode=options.full_decode
+        located.class_dirs,
+        located.root,
+        max_image_pixels=options.max_image_pixels,
+        full_decode=options.full_decode,
+        shortcut_features=shortcut_features,
     )
     inventory.unseen.extend(stray_images(located, already_read={image.path.resolve() for image in inventory.files}))
     sheet: SheetListing | None = None
@@ -113,12 +118,14 @@ def audit(
     ``data_dir`` is resolved as for a build (``$COVID_CT_DATA_DIR``, then the default folder, when ``None``).
     A ``.zip`` is extracted (safely) under ``work_dir``: by default a temporary folder removed afterwards.
     ``checked.report`` holds everything found; ``checked.kept`` the images a build would use.
+    The audit comes first in the usual flow, so its decode also leaves the shortcut features in the file
+    store (a build does not: that would slow every cold build for a command it may never run).
     """
     raw = resolve_data_dir(data_dir)
     if work_dir is not None:
-        return check_download(locate(raw, Path(work_dir)), options or BuildOptions())
+        return check_download(locate(raw, Path(work_dir)), options or BuildOptions(), shortcut_features=True)
     with tempfile.TemporaryDirectory(prefix="covid-ct-audit-") as scratch:
-        return check_download(locate(raw, Path(scratch)), options or BuildOptions())
+        return check_download(locate(raw, Path(scratch)), options or BuildOptions(), shortcut_features=True)
 
 
 def _pin_to_manifest(

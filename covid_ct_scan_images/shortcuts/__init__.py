@@ -8,8 +8,9 @@ of the disease. :func:`run_shortcut_probes` scores simple models that cannot see
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from .features import CENTER_FRACTION
-from .probes import DEFAULT_BOOTSTRAP, DEFAULT_SEED, PROBES, Probe, run_shortcut_probes
 from .report import (
     ProbeResult,
     ShortcutReport,
@@ -20,6 +21,22 @@ from .report import (
     to_dict,
     to_json,
 )
+
+if TYPE_CHECKING:
+    from .probes import DEFAULT_BOOTSTRAP, DEFAULT_SEED, PROBES, Probe, run_shortcut_probes
+
+#: Names served from :mod:`.probes` on first use: it imports scikit-learn, which the dataset build (whose
+#: inspection computes the features of :mod:`.features`) must not pay for.
+_FROM_PROBES = frozenset({"DEFAULT_BOOTSTRAP", "DEFAULT_SEED", "PROBES", "Probe", "run_shortcut_probes"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FROM_PROBES:
+        from . import probes
+
+        return getattr(probes, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "CENTER_FRACTION",

@@ -12,18 +12,19 @@ from __future__ import annotations
 import hashlib
 import io
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import islice
+from typing import TypeVar
 
 import numpy as np
 from PIL import Image, JpegImagePlugin
 
-from ..filestore import content_key, default_store, kind_version
+from ..cores import usable_cores
+from ..filestore import ContentMemo, content_key, default_store, kind_version, open_memo
 from ..imaging import to_rgb
-from ..inventory import usable_cores
 
 #: Side of the grayscale working image the intensity statistics are computed on.
 WORKING_SIDE = 256
@@ -221,6 +222,14 @@ def image_features(data: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 #: Images decoded together: their features are looked up in the file store, and the misses decoded in parallel.
 _CHUNK = 64
 
+#: Kind of the stored features in the file store.
+FEATURES_KIND = "shortcut_features"
+
+#: The result of one image's features: metadata, intensity and thumbnail vectors.
+FeatureRow = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+_T = TypeVar("_T")
+
 
 def _features_version() -> str:
     """Version of the stored features: every value that shapes them."""
@@ -230,6 +239,48 @@ def _features_version() -> str:
         metadata=METADATA_FEATURES,
         intensity=INTENSITY_FEATURES,
     )
+
+
+def features_memo() -> ContentMemo:
+    """Where features computed outside :func:`extract_features` are saved for it (nothing is loaded)."""
+    return open_memo(FEATURES_KIND, _features_version(), keys=())
+
+
+def learn_features(memo: ContentMemo, sha256: str, row: FeatureRow) -> None:
+    """Keep ``row``, the features of the file whose bytes have ``sha256``, for :func:`extract_features`."""
+    memo.learn(content_key(sha256), _pack(row))
+
+
+def features_beside(
+    image: Image.Image, data: bytes, decode: Callable[[Image.Image], _T]
+) -> tuple[_T, FeatureRow | None]:
+    """Run ``decode`` on the opened, not yet loaded ``image`` of ``data`` and compute its features in the same pass.
+
+    ``decode`` is the inspection's reduced decode (the perceptual hash). Where that decode loads the pixels the
+    features would see (grayscale JPEG drafted to the same size, or a PNG, always loaded whole), the features reuse
+    it; otherwise (colour JPEG: the hash drafts it to grayscale) the bytes in memory are decoded again at reduced
+    size. Either way the features equal :func:`image_features` of ``data``. They are ``None`` when they cannot be
+    computed (the caller's result does not depend on them; :func:`extract_features` reports the image later).
+    """
+    try:
+        metadata = metadata_vector(image, len(data))  # before ``decode``: drafting changes the size
+    except Exception:  # the inspection decides what is wrong with a file, not its features
+        metadata = None
+    same_pixels = (image.format or "").upper() not in JPEG_FORMATS or image.mode == "L"
+    result = decode(image)
+    if metadata is None:
+        return result, None
+    try:
+        if same_pixels:
+            gray = _grayscale(image)  # the draft is a no-op on the loaded image: the decode above is reused
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                with Image.open(io.BytesIO(data)) as fresh:
+                    gray = _grayscale(fresh)
+        return result, (metadata, intensity_vector(gray), thumbnail_vector(gray))
+    except Exception:
+        return result, None
 
 
 def _pack(row: tuple[np.ndarray, np.ndarray, np.ndarray]) -> bytes:
@@ -270,7 +321,7 @@ def extract_features(images: Iterable[bytes]) -> FeatureMatrices:
         numbered = enumerate(images)
         while chunk := list(islice(numbered, _CHUNK)):
             keys = [content_key(hashlib.sha256(data).hexdigest()) for _, data in chunk]
-            known = {} if store is None else store.get_many("shortcut_features", version, keys)
+            known = {} if store is None else store.get_many(FEATURES_KIND, version, keys)
             recalled.extend(key for key in keys if key in known)
             missing = [(item, key) for item, key in zip(chunk, keys, strict=True) if key not in known]
             decoded = pool.map(compute, [item for item, _ in missing])
@@ -278,7 +329,7 @@ def extract_features(images: Iterable[bytes]) -> FeatureMatrices:
             learned.update((key, _pack(row)) for key, row in computed.items())
             rows.extend(computed[key] if key in computed else _unpack(known[key]) for key in keys)
     if store is not None:
-        store.put_many("shortcut_features", version, learned, used=recalled)
+        store.put_many(FEATURES_KIND, version, learned, used=recalled)
     if not rows:
         raise ValueError("no images to extract features from")
     return FeatureMatrices(*(np.vstack(column) for column in zip(*rows, strict=True)))

@@ -27,7 +27,7 @@ from threadpoolctl import threadpool_limits
 from ..errors import DatasetError
 from ..filestore import ContentMemo, kind_version, open_memo, store_folder
 from ..progress import progress
-from ..statistics import bootstrap_intervals, fast_ranking_metrics, ranking_metrics
+from ..statistics import PresortedScores, bootstrap_intervals, ranking_metrics
 from .features import (
     CENTER_FRACTION,
     HISTOGRAM_BINS,
@@ -143,10 +143,13 @@ def probe_intervals(
     Resamples that hold a single class are skipped; an interval is ``None`` when fewer than two remain.
     """
 
+    presorted = [PresortedScores(labels, score) for score in scores]  # one sort per probe, not per resample
+
     def statistics(indices: np.ndarray) -> dict[tuple[int, str], float | None]:
         values: dict[tuple[int, str], float | None] = {}
-        for position, score in enumerate(scores):
-            values[position, "auroc"], values[position, "auprc"] = fast_ranking_metrics(labels[indices], score[indices])
+        draws = np.bincount(indices, minlength=len(labels))
+        for position, score in enumerate(presorted):
+            values[position, "auroc"], values[position, "auprc"] = score.metrics(draws)
         return values
 
     intervals = bootstrap_intervals(statistics, patient_ids, n_resamples, seed)
