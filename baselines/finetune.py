@@ -185,7 +185,8 @@ def parse_arguments(argv: Sequence[str] | None, default_model: str) -> tuple[Bas
 
 
 def runtime_defaults() -> dict[str, Any]:
-    """``TrainingArguments`` defaults for this recipe: evaluate each epoch, keep the best AUPRC, use the GPU well.
+    """``TrainingArguments`` defaults for this recipe: evaluate each epoch, keep the best AUPRC, use the GPU well,
+    show progress bars only on a terminal.
 
     Any of them can still be given on the command line.
     """
@@ -210,6 +211,8 @@ def runtime_defaults() -> dict[str, Any]:
         "dataloader_pin_memory": cuda,
         "dataloader_persistent_workers": cuda,
         "report_to": "none",
+        # Progress bars are for a terminal; in logs and captured output they are noise.
+        "disable_tqdm": not sys.stderr.isatty(),
     }
 
 

@@ -93,3 +93,14 @@ def test_hub_model_that_cannot_be_fetched_is_one_line_and_exit_1(tmp_path, basel
                         "--output_dir", str(tmp_path / "out"))
     assert completed.returncode == 1
     assert "--model someone/not-in-the-cache: cannot load it" in _one_error_line(completed)
+
+
+def test_training_progress_bars_show_only_on_a_terminal(tmp_path, monkeypatch):
+    from finetune import parse_arguments
+
+    argv = ["--data-dir", str(tmp_path), "--output_dir", str(tmp_path / "run")]
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
+    assert parse_arguments(argv, "model")[1].disable_tqdm
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    assert not parse_arguments(argv, "model")[1].disable_tqdm
+    assert parse_arguments([*argv, "--disable_tqdm", "true"], "model")[1].disable_tqdm
