@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -107,7 +108,9 @@ def save_grid(
     for axes, i in zip(grid.flat, order, strict=False):
         _draw(axes, records[i], images[i], heat[i], summary)
     shown = "" if len(order) == len(records) else f" (first {len(order)} of {len(records)})"
-    figure.suptitle(_caption(summary) + shown, fontsize=9, wrap=True)
+    # Wrapped by hand: matplotlib's own wrap ignores tight_layout and cut the caption at both edges.
+    caption = textwrap.fill(_caption(summary) + shown, width=int(15 * 2.6 * columns))
+    figure.suptitle(caption, fontsize=9)
     figure.tight_layout(rect=(0, 0, 1, 1 - 0.8 / height), h_pad=1.2)
     figure.savefig(path, dpi=100)
     plt.close(figure)
