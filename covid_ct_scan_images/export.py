@@ -19,7 +19,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 import datasets
 import pyarrow as pa
@@ -28,13 +28,10 @@ from datasets.utils.metadata import MetadataConfigs
 from tqdm.auto import tqdm
 
 from .api import PreparedDataset, prepare
-from .audit_report import Report
 from .builder import MANIFEST_FILENAME, REPORT_FILENAME
-from .card import collect_stats, load_template, render_card
+from .card import load_template, render_card
 from .errors import DatasetError, UsageError
-
-if TYPE_CHECKING:
-    from .shortcuts import ShortcutReport
+from .shortcuts.report import ShortcutReport
 
 #: Configs that every export holds, in the order the card lists them.
 EXPORT_CONFIGS: tuple[str, ...] = ("default", "full")
@@ -85,32 +82,6 @@ def _check_target(out_dir: Path, overwrite: bool) -> None:
         )
     if not is_export_folder(out_dir):
         raise UsageError(f"{out_dir} is not empty and is not an earlier export; it is left untouched.")
-
-
-def read_shortcuts(path: str | os.PathLike[str]) -> ShortcutReport:
-    """A saved ``covid-ct shortcuts --json`` run (a :class:`UsageError` names the file when it is not one)."""
-    from .shortcuts.report import from_dict
-
-    hint = "pass the JSON file written by `covid-ct shortcuts PATH --json FILE`"
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-        if not isinstance(data, dict):
-            raise UsageError(f"the shortcut report {path} holds a JSON {type(data).__name__}, not a report; {hint}.")
-        return from_dict(data)
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise UsageError(f"cannot read the shortcut report {path}: {type(error).__name__}: {error}; {hint}.") from error
-
-
-def _check_shortcuts_match(report: ShortcutReport, full: datasets.Dataset, path: str | os.PathLike[str]) -> None:
-    labels = full["label"]
-    expected = (len(labels), sum(labels), len(set(full["patient_id"])))
-    found = (report.n_images, report.n_positive, report.n_patients)
-    if found != expected:
-        raise DatasetError(
-            f"the shortcut report {path} was computed on other data (images, positives, patients: "
-            f"{found[0]}, {found[1]}, {found[2]}) than this export ({expected[0]}, {expected[1]}, {expected[2]}); "
-            "run `covid-ct shortcuts` on this download again or leave the option out."
-        )
 
 
 def local_folders(*paths: str | os.PathLike[str] | None) -> list[str]:
@@ -254,19 +225,14 @@ def _write_card_and_reports(
     repo_id: str | None,
 ) -> str:
     """Write the manifest, the audit report, the shortcut report and the card (scrubbed) next to the shards."""
-    from .shortcuts.report import to_dict
-
     default = builds["default"]
-    manifest = default.manifest_path.read_bytes()
-    (folder / MANIFEST_FILENAME).write_bytes(manifest)
+    shutil.copyfile(default.manifest_path, folder / MANIFEST_FILENAME)
     report = scrub(json.loads(default.report_path.read_text(encoding="utf-8")), folders)
     (folder / REPORT_FILENAME).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     if shortcuts is not None:
-        text = json.dumps(scrub(to_dict(shortcuts), folders), indent=2) + "\n"
-        (folder / SHORTCUTS_FILENAME).write_text(text, encoding="utf-8")
-    stats = collect_stats(default.dataset, builds["full"].dataset["train"], Report.from_dict(report), manifest)
-    configs, infos = hub_metadata(builds, folder)
-    card = scrub(render_card(stats, configs, infos, template=template, shortcuts=shortcuts, repo_id=repo_id), folders)
+        (folder / SHORTCUTS_FILENAME).write_text(scrub(shortcuts.to_json(), folders), encoding="utf-8")
+    card = render_card(template, builds, *hub_metadata(builds, folder), shortcuts=shortcuts, repo_id=repo_id)
+    card = scrub(card, folders)
     (folder / CARD_FILENAME).write_text(card, encoding="utf-8")
     return card
 
@@ -299,11 +265,11 @@ def export_dataset(
     target = Path(out_dir).expanduser().resolve()
     _check_target(target, overwrite)
     template = load_template(card_template)
-    shortcuts = read_shortcuts(shortcuts_json) if shortcuts_json is not None else None
+    shortcuts = ShortcutReport.from_json(shortcuts_json) if shortcuts_json is not None else None
     builds = _build_configs(data_dir, cache_dir, options)
     full = builds["full"].dataset["train"]
     if shortcuts is not None:
-        _check_shortcuts_match(shortcuts, full, shortcuts_json)  # type: ignore[arg-type]
+        shortcuts.check_computed_on(full, shortcuts_json)  # type: ignore[arg-type]
     elif compute_shortcuts:
         shortcuts = _shortcut_audit(full, n_bootstrap, note)
     root = builds["default"].report.root
@@ -313,18 +279,3 @@ def export_dataset(
         write_shards(shards, staging, progress)
         card = _write_card_and_reports(staging, builds, shortcuts, folders, template, repo_id)
     return ExportResult(out_dir=target, files=export_files(target), builds=builds, card=card)
-
-
-__all__ = [
-    "CARD_FILENAME",
-    "DATA_DIR",
-    "EXPORT_CONFIGS",
-    "SHORTCUTS_FILENAME",
-    "ExportResult",
-    "export_dataset",
-    "export_files",
-    "is_export_folder",
-    "local_folders",
-    "read_shortcuts",
-    "scrub",
-]
