@@ -26,6 +26,7 @@ from .errors import UsageError
 from .layout import CLASS_NAMES
 from .reference import compare_with_reference, reference_entries
 from .shortcuts.report import ShortcutReport, format_summary, format_table, interpretation
+from .synthetic import SYNTHETIC_BANNER
 from .versions import DATASET_VERSION, VERSION_HISTORY
 
 if TYPE_CHECKING:
@@ -60,18 +61,16 @@ def load_template(path: str | os.PathLike[str] | None = None) -> str:
         source = next((candidate for candidate in TEMPLATE_PATHS if candidate.is_file()), TEMPLATE_PATHS[0])
     try:
         template = source.read_text(encoding="utf-8")
+        DatasetCard(template)
     except UnicodeDecodeError as error:
-        raise UsageError(
-            f"the dataset card source {source} is not UTF-8 text (byte {error.start}); save it as UTF-8."
-        ) from error
+        message = f"the dataset card source {source} is not UTF-8 text (byte {error.start}); save it as UTF-8."
+        raise UsageError(message) from error
     except OSError as error:
         raise UsageError(
             f"cannot read the dataset card source {source}: {error.strerror}. It is `dataset_card.md` at the root "
             "of the covid_ct_scan_images repository (installed wheels carry a copy); reinstall the package or pass "
             "--card-template FILE."
         ) from error
-    try:
-        DatasetCard(template)
     except ValueError as error:
         raise UsageError(f"the dataset card source {source} has an invalid YAML header: {error}") from error
     return template
@@ -91,26 +90,18 @@ def image_format(data: bytes) -> str:
         return "unreadable"
 
 
-def licence_of(image_id: str) -> str:
-    """The licence the reference list records for an image (empty: none stated upstream)."""
-    entry = reference_entries().get(image_id.lower())
-    if entry is None:
-        return "unknown (not in the reference list)"
-    return entry.license or "none stated upstream"
-
-
 def image_frame(dataset: datasets.Dataset) -> pd.DataFrame:
-    """Every column but the image, plus each image's class name, format (from its bytes) and licence."""
+    """Every column but the image, plus each image's class, format (from its bytes) and licence (reference list)."""
     frame = dataset.remove_columns("image").to_pandas()
     images = dataset.select_columns(["image"]).cast_column("image", datasets.Image(decode=False))
     frame["format"] = [image_format(image["bytes"]) for batch in images.iter(batch_size=32) for image in batch["image"]]
     frame["class"] = [CLASS_NAMES[label] for label in frame["label"]]
-    frame["licence"] = frame["image_id"].map(licence_of)
+    licences = {name: entry.license or "none stated upstream" for name, entry in reference_entries().items()}
+    frame["licence"] = frame["image_id"].str.lower().map(licences).fillna("unknown (not in the reference list)")
     return frame
 
 
-def markdown_table(header: list[str], rows: list[list[object]]) -> str:
-    """A Markdown table."""
+def _markdown_table(header: list[str], rows: list[list[object]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     return "\n".join(lines + ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows])
 
@@ -121,11 +112,11 @@ def _with_all(frame: pd.DataFrame, column: str) -> list[tuple[object, pd.DataFra
 
 def count_table(frame: pd.DataFrame, column: str, header: str | None = None) -> str:
     """Images of each class, in total and their patients, for each value of ``column`` and for all images."""
-    rows = [
-        [value, *(int((group["class"] == name).sum()) for name in CLASS_NAMES), len(group), group.patient_id.nunique()]
-        for value, group in _with_all(frame, column)
-    ]
-    return markdown_table([header or column, *CLASS_NAMES, "total", "patients"], rows)
+    rows = []
+    for value, group in _with_all(frame, column):
+        per_class = group["label"].value_counts().reindex(range(len(CLASS_NAMES)), fill_value=0)
+        rows.append([value, *per_class, len(group), group["patient_id"].nunique()])
+    return _markdown_table([header or column, *CLASS_NAMES, "total", "patients"], rows)
 
 
 def _number(value: float) -> str:
@@ -139,7 +130,7 @@ def resolution_table(frame: pd.DataFrame) -> str:
         for name, group in _with_all(frame, "class")
         for side in ("width", "height")
     ]
-    return markdown_table(["images", "side", "min", "median", "max"], rows)
+    return _markdown_table(["images", "side", "min", "median", "max"], rows)
 
 
 def shortcut_section(shortcuts: ShortcutReport | None) -> str:
@@ -184,16 +175,13 @@ def card_values(
     """Every placeholder of ``dataset_card.md`` and its value computed from the ``default`` and ``full`` builds."""
     default = builds["default"]
     full = image_frame(builds["full"].dataset["train"])
-    splits = pd.concat({name: split.to_pandas() for name, split in default.dataset.remove_columns("image").items()})
-    splits["split"] = pd.Categorical(splits.index.get_level_values(0), categories=list(default.dataset))
-    splits["class"] = [CLASS_NAMES[label] for label in splits["label"]]
+    rows = default.dataset.remove_columns("image")
+    splits = pd.concat(split.to_pandas().assign(split=name) for name, split in rows.items())
+    splits["split"] = pd.Categorical(splits["split"], categories=list(rows))  # the table keeps the splits' order
     patients = {f"n_patients_{name}": str(group["patient_id"].nunique()) for name, group in full.groupby("class")}
     reference = pd.DataFrame(list(reference_entries().values()))
     found = compare_with_reference(full["image_id"].tolist())
-    synthetic = (
-        "> **SYNTHETIC DATA.** This export was built from a synthetic download made by `covid-ct demo` or the "
-        "tests: the images are random shapes, not chest radiographs, and every number below describes them.\n"
-    )
+    synthetic = f"> `{SYNTHETIC_BANNER}`: this export was built by `covid-ct demo` or the tests.\n"
     return {
         **_class_counts(full, "n"),
         **_class_counts(reference, "ref"),

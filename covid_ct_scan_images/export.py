@@ -10,6 +10,7 @@ by Python; the folder is staged next to ``OUT``, renamed into place, and removed
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import json
 import math
@@ -17,9 +18,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
 import datasets
 import pyarrow as pa
@@ -46,10 +45,8 @@ LOCAL_PLACEHOLDER = "<local>"
 #: Largest shard, in bytes of Arrow data (the size ``push_to_hub`` aims at by default).
 MAX_SHARD_BYTES = 500_000_000
 
-_Scrubbed = TypeVar("_Scrubbed")
 
-
-@dataclass
+@dataclasses.dataclass
 class ExportResult:
     """An export folder, the files in it (POSIX paths relative to it), the builds it came from and its card."""
 
@@ -97,17 +94,12 @@ def local_folders(*paths: str | os.PathLike[str] | None) -> list[str]:
     return sorted((folder for folder in folders if folder not in ("", "/", ".")), key=len)
 
 
-def scrub(value: _Scrubbed, folders: list[str]) -> _Scrubbed:
-    """``value`` (a string or a JSON-like structure) with every folder in ``folders`` replaced by ``<local>``."""
-    if isinstance(value, str):
-        for folder in folders:
-            value = value.replace(folder, LOCAL_PLACEHOLDER)  # type: ignore[assignment]
-        return value
-    if isinstance(value, list | tuple):
-        return [scrub(item, folders) for item in value]  # type: ignore[return-value]
-    if isinstance(value, dict):
-        return {key: scrub(item, folders) for key, item in value.items()}  # type: ignore[return-value]
-    return value
+def scrub(text: str, folders: list[str]) -> str:
+    """``text`` with each folder in ``folders`` (as written, or escaped in a JSON string) replaced by ``<local>``."""
+    for folder in folders:
+        for spelling in (folder, json.dumps(folder, ensure_ascii=False)[1:-1]):
+            text = text.replace(spelling, LOCAL_PLACEHOLDER)
+    return text
 
 
 def plan_shards(builds: dict[str, PreparedDataset], max_shard_bytes: int) -> dict[str, datasets.Dataset]:
@@ -138,21 +130,14 @@ def write_shards(shards: dict[str, datasets.Dataset], folder: Path, progress: bo
 
 
 def hub_metadata(builds: dict[str, PreparedDataset], folder: Path) -> tuple[MetadataConfigs, DatasetInfosDict]:
-    """The card's ``configs`` (one ``data_files`` pattern per split) and ``dataset_info`` (the builder's features)."""
+    """The card's ``configs`` (``data_files`` per split) and ``dataset_info`` (the builder's, with the shards' size)."""
     configs, infos = {}, {}
     for config, build in builds.items():
-        splits = build.dataset
-        configs[config] = {
-            "data_files": [{"split": split, "path": f"{DATA_DIR}/{config}/{split}-*.parquet"} for split in splits]
-        }
-        split_infos = [datasets.SplitInfo(name, part.data.nbytes, len(part)) for name, part in splits.items()]
-        infos[config] = datasets.DatasetInfo(
-            config_name=config,
-            features=next(iter(splits.values())).features,
-            splits=datasets.SplitDict({info.name: info for info in split_infos}),
-            download_size=sum(path.stat().st_size for path in (folder / DATA_DIR / config).glob("*.parquet")),
-            dataset_size=sum(info.num_bytes for info in split_infos),
-        )
+        patterns = [{"split": split, "path": f"{DATA_DIR}/{config}/{split}-*.parquet"} for split in build.dataset]
+        configs[config] = {"data_files": patterns}
+        shards = (folder / DATA_DIR / config).glob("*.parquet")
+        info = next(iter(build.dataset.values())).info
+        infos[config] = dataclasses.replace(info, download_size=sum(path.stat().st_size for path in shards))
     return MetadataConfigs(configs), DatasetInfosDict(infos)
 
 
@@ -225,16 +210,14 @@ def _write_card_and_reports(
     repo_id: str | None,
 ) -> str:
     """Write the manifest, the audit report, the shortcut report and the card (scrubbed) next to the shards."""
-    default = builds["default"]
-    shutil.copyfile(default.manifest_path, folder / MANIFEST_FILENAME)
-    report = scrub(json.loads(default.report_path.read_text(encoding="utf-8")), folders)
-    (folder / REPORT_FILENAME).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    if shortcuts is not None:
-        (folder / SHORTCUTS_FILENAME).write_text(scrub(shortcuts.to_json(), folders), encoding="utf-8")
+    shutil.copyfile(builds["default"].manifest_path, folder / MANIFEST_FILENAME)
     card = render_card(template, builds, *hub_metadata(builds, folder), shortcuts=shortcuts, repo_id=repo_id)
-    card = scrub(card, folders)
-    (folder / CARD_FILENAME).write_text(card, encoding="utf-8")
-    return card
+    texts = {CARD_FILENAME: card, REPORT_FILENAME: builds["default"].report.to_json() + "\n"}
+    if shortcuts is not None:
+        texts[SHORTCUTS_FILENAME] = shortcuts.to_json()
+    for name, text in texts.items():
+        (folder / name).write_text(scrub(text, folders), encoding="utf-8")
+    return scrub(card, folders)
 
 
 def export_dataset(

@@ -122,8 +122,6 @@ def hub_errors(repo_id: str, endpoint: str) -> Iterator[None]:
     """Turn the errors of ``huggingface_hub`` calls into one clear :class:`DatasetError` each."""
     try:
         yield
-    except DatasetError:
-        raise
     except hf_errors.HfHubHTTPError as error:
         status = getattr(error.response, "status_code", None)
         if isinstance(error, hf_errors.RepositoryNotFoundError) and status not in (401, 403):

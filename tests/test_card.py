@@ -25,6 +25,7 @@ from covid_ct_scan_images.errors import UsageError
 from covid_ct_scan_images.export import ExportResult, export_dataset
 from covid_ct_scan_images.reference import reference_entries
 from covid_ct_scan_images.shortcuts import ShortcutReport, format_table, interpretation
+from covid_ct_scan_images.synthetic import SYNTHETIC_BANNER
 
 CLASSES = ("negative", "positive")
 
@@ -213,7 +214,7 @@ def test_shortcut_table_and_sentence_come_from_the_run(messy_export: ExportResul
     assert format_table(run, markdown=True) in card
     assert interpretation(run) in card
     assert "not computed" not in card
-    assert "SYNTHETIC DATA" in card
+    assert f"> `{SYNTHETIC_BANNER}`" in card
 
 
 def test_template_holds_no_hand_typed_data_numbers() -> None:
