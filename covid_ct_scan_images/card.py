@@ -25,7 +25,7 @@ from PIL import Image
 from .errors import UsageError
 from .layout import CLASS_NAMES
 from .reference import compare_with_reference, reference_entries
-from .shortcuts.report import ShortcutReport, format_summary, format_table, interpretation
+from .shortcuts.report import ShortcutReport, format_markdown
 from .synthetic import SYNTHETIC_BANNER
 from .versions import DATASET_VERSION, VERSION_HISTORY
 
@@ -133,29 +133,12 @@ def resolution_table(frame: pd.DataFrame) -> str:
     return _markdown_table(["images", "side", "min", "median", "max"], rows)
 
 
-def shortcut_section(shortcuts: ShortcutReport | None) -> str:
-    """The shortcut-probe table with its one-sentence interpretation, or a line saying it was not computed."""
-    if shortcuts is None:
-        return NOT_COMPUTED
-    table, summary = format_table(shortcuts, markdown=True), format_summary(shortcuts)
-    return f"{table}\n\n{summary}\n\n**{interpretation(shortcuts)}**"
-
-
 def version_history() -> str:
     """The version history as a Markdown list, the current version marked."""
     return "\n".join(
         f"- **{version}**{' (this version)' if version == DATASET_VERSION else ''}: {text}"
         for version, text in VERSION_HISTORY
     )
-
-
-def load_example(repo_id: str | None) -> str:
-    """The card's loading example: the Hub repository pinned to the version tag, or this folder when none is known."""
-    source, pin = (f'"{repo_id}"', f', revision="v{DATASET_VERSION}"') if repo_id else ('"path/to/this/folder"', "")
-    calls = [f"ds = load_dataset({source}{pin})", f'full = load_dataset({source}, "full"{pin})']
-    width = max(map(len, calls))
-    comments = ("train / validation / test", "one split with `fold`")
-    return "\n".join(f"{call.ljust(width)}  # {comment}" for call, comment in zip(calls, comments, strict=True))
 
 
 def names_repository(card: str, repo_id: str) -> bool:
@@ -187,7 +170,8 @@ def card_values(
         **_class_counts(reference, "ref"),
         **patients,
         "version": DATASET_VERSION,
-        "load_example": load_example(repo_id),
+        "load_path": repo_id or "path/to/this/folder",
+        "load_revision": f', revision="v{DATASET_VERSION}"' if repo_id else "",
         "synthetic_banner": synthetic if default.report.synthetic else "",
         "n_patients": str(full["patient_id"].nunique()),
         "n_folds": str(full["fold"].nunique()),
@@ -200,7 +184,7 @@ def card_values(
         "audit_summary": default.report.format_text(max_files=20),
         "n_repeated_bytes": str(int(full["sha256"].duplicated().sum())),
         "manifest_sha256": hashlib.sha256(default.manifest_path.read_bytes()).hexdigest(),
-        "shortcut_section": shortcut_section(shortcuts),
+        "shortcut_section": NOT_COMPUTED if shortcuts is None else format_markdown(shortcuts),
         "version_history": version_history(),
     }
 

@@ -194,6 +194,11 @@ def format_summary(report: ShortcutReport) -> str:
     )
 
 
+def format_markdown(report: ShortcutReport) -> str:
+    """The dataset card's section: the Markdown table, what it was computed from, and the interpretation in bold."""
+    return f"{format_table(report, markdown=True)}\n\n{format_summary(report)}\n\n**{interpretation(report)}**"
+
+
 def interpretation(report: ShortcutReport) -> str:
     """One plain-language sentence on what the table means, generated from its numbers."""
     best = report.best_shortcut()
