@@ -39,13 +39,8 @@ TEMPLATE_PATHS = (
     Path(__file__).resolve().parent / "dataset_card.md",
 )
 
-#: Hugging Face ``size_categories`` bins: (upper bound, name).
-SIZE_CATEGORIES: tuple[tuple[int, str], ...] = (
-    (1_000, "n<1K"),
-    (10_000, "1K<n<10K"),
-    (100_000, "10K<n<100K"),
-    (1_000_000, "100K<n<1M"),
-)
+#: Hugging Face ``size_categories`` values, one per decimal order of magnitude of the row count from a thousand.
+SIZE_CATEGORIES = ("n<1K", "1K<n<10K", "10K<n<100K", "100K<n<1M", "1M<n<10M", "10M<n<100M", "100M<n<1B")
 
 NOT_COMPUTED = (
     "**Shortcut probes: not computed for this export** (run `covid-ct shortcuts PATH --json FILE` and "
@@ -78,7 +73,7 @@ def load_template(path: str | os.PathLike[str] | None = None) -> str:
 
 def size_category(n_rows: int) -> str:
     """The Hugging Face ``size_categories`` value for ``n_rows`` examples."""
-    return next((name for bound, name in SIZE_CATEGORIES if n_rows < bound), "n>1M")
+    return SIZE_CATEGORIES[min(max(len(str(n_rows)) - 3, 0), len(SIZE_CATEGORIES) - 1)]
 
 
 def image_format(data: bytes) -> str:
