@@ -3,7 +3,9 @@
 Nothing here computes a probe; :mod:`covid_ct_scan_images.shortcuts.probes` fills a
 :class:`ShortcutReport` and the CLI, the dataset card and the baselines only render it. It serialises
 like the audit report (:class:`covid_ct_scan_images.audit_report.Report`): ``to_dict`` from
-:func:`dataclasses.asdict` plus derived keys, ``from_dict`` ignoring them, ``to_json``.
+:func:`dataclasses.asdict` plus derived keys, ``from_dict`` ignoring them, ``to_json``. A saved run given back
+(``covid-ct export --shortcuts-json``, the baselines) is read by :meth:`ShortcutReport.from_json`, which names a
+file that is not a report, and :meth:`ShortcutReport.check_computed_on` refuses a run of other data.
 """
 
 from __future__ import annotations
