@@ -159,7 +159,7 @@ def card_values(
     patients = {f"n_patients_{name}": str(group["patient_id"].nunique()) for name, group in full.groupby("class")}
     reference = pd.DataFrame(list(reference_entries().values()))
     found = compare_with_reference(full["image_id"].tolist())
-    synthetic = f"> `{SYNTHETIC_BANNER}`: this export was built by `covid-ct demo` or the tests.\n"
+    synthetic = f"> `{SYNTHETIC_BANNER}`: built by `covid-ct demo` or the tests; every number below describes them.\n"
     return {
         **_class_counts(full, "n"),
         **_class_counts(reference, "ref"),
