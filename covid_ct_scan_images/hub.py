@@ -79,15 +79,14 @@ class UploadPlan:
         )
 
 
-def check_repo_id(repo_id: str) -> str:
-    """``repo_id`` if it is a valid ``namespace/name`` Hub id, else a :class:`UsageError`."""
+def check_repo_id(repo_id: str) -> None:
+    """Raise a :class:`UsageError` unless ``repo_id`` is a valid ``namespace/name`` Hub id."""
     try:
         validate_repo_id(repo_id)
     except hf_errors.HFValidationError as error:
         raise UsageError(f"invalid --repo-id {repo_id!r}: {error}") from error
     if repo_id.count("/") != 1:
         raise UsageError(f"--repo-id must be NAMESPACE/NAME (e.g. your-user/{DATASET_NAME}), got {repo_id!r}")
-    return repo_id
 
 
 def plan_upload(
