@@ -45,16 +45,17 @@ def published_version(dataset: str) -> str | None:
     ``datasets.load_dataset`` reports 0.0.0 for Parquet repositories, so the version is read from the ``version``
     key of the card's YAML that ``covid-ct export`` writes (a Hub id's card comes from the local cache when offline).
     """
-    from huggingface_hub import DatasetCard, hf_hub_download
+    from huggingface_hub import hf_hub_download
+
+    from covid_ct_scan_images.card import card_version
 
     try:
         card = Path(dataset) / "README.md"
         if not Path(dataset).is_dir():
             card = Path(hf_hub_download(dataset, "README.md", repo_type="dataset"))
-        version = DatasetCard.load(card).data.get("version")
+        return card_version(card)
     except (OSError, ValueError):
         return None
-    return None if version is None else str(version)
 
 
 def dataset_provenance(

@@ -65,9 +65,9 @@ def shortcut_comparison(report_path: str | None, result: dict) -> dict[str, Any]
     """The model's AUROC (from a metric ``result``) beside the best shortcut probe of a saved audit, if given."""
     if report_path is None:
         return None
-    from covid_ct_scan_images.shortcuts import from_json
+    from covid_ct_scan_images.shortcuts import ShortcutReport
 
-    report = from_json(report_path)
+    report = ShortcutReport.from_json(report_path)
     best = report.best_shortcut()
     return {
         "report": report_path,

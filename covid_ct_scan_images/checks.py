@@ -184,6 +184,13 @@ def _reconcile_sheet(
     """Compare the kept files with the sheet; ``all_names`` are every file name found (lower case)."""
     if sheet is None:
         return [KeptImage(file=image, label=image.folder_label) for image in images]
+    _report_sheet_rows(sheet, report)
+    _report_unmatched_rows_and_files(images, all_names, sheet, report)
+    return _decide_labels(images, sheet, label_source, report)
+
+
+def _report_sheet_rows(sheet: SheetListing, report: Report) -> None:
+    """Problems of the sheet alone: label cells that are not a label, names listed twice (with other labels)."""
     listed = defaultdict(set)
     for index, name in enumerate(sheet.names):
         listed[name.lower()].add(sheet.labels[index] if sheet.labels is not None else None)
@@ -203,9 +210,16 @@ def _reconcile_sheet(
     repeated = sorted({name for name, count in Counter(sheet.names).items() if count > 1} - set(contradictory))
     if repeated:
         report.add("sheet_repeat", "note", f"{sheet.path.name} lists these names more than once", repeated)
+
+
+def _report_unmatched_rows_and_files(
+    images: list[ImageFile], all_names: set[str], sheet: SheetListing, report: Report
+) -> None:
+    """Rows of the sheet with no image file, and kept image files with no row."""
     missing = sorted({name for name in sheet.names if name.lower() not in all_names})
     if missing:
         report.add("listed_but_missing", "warning", f"listed in {sheet.path.name} but no such image file", missing)
+    listed = {name.lower() for name in sheet.names}
     unlisted = [image.relative_path for image in images if image.file_name.lower() not in listed]
     if unlisted:
         report.add(
@@ -214,6 +228,12 @@ def _reconcile_sheet(
             f"image file has no row in {sheet.path.name}; kept with its folder label",
             unlisted,
         )
+
+
+def _decide_labels(
+    images: list[ImageFile], sheet: SheetListing, label_source: LabelSource, report: Report
+) -> list[KeptImage]:
+    """Each image with its label: the folder's, or the sheet's where they disagree and ``label_source`` says so."""
     sheet_labels = _sheet_labels(sheet)
     kept = []
     disagreements = []

@@ -10,6 +10,7 @@ by Python; the folder is staged next to ``OUT``, renamed into place, and removed
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import json
 import math
@@ -17,9 +18,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
 
 import datasets
 import pyarrow as pa
@@ -28,13 +27,10 @@ from datasets.utils.metadata import MetadataConfigs
 from tqdm.auto import tqdm
 
 from .api import PreparedDataset, prepare
-from .audit_report import Report
 from .builder import MANIFEST_FILENAME, REPORT_FILENAME
-from .card import collect_stats, load_template, render_card
+from .card import load_template, render_card
 from .errors import DatasetError, UsageError
-
-if TYPE_CHECKING:
-    from .shortcuts import ShortcutReport
+from .shortcuts.report import ShortcutReport
 
 #: Configs that every export holds, in the order the card lists them.
 EXPORT_CONFIGS: tuple[str, ...] = ("default", "full")
@@ -49,10 +45,8 @@ LOCAL_PLACEHOLDER = "<local>"
 #: Largest shard, in bytes of Arrow data (the size ``push_to_hub`` aims at by default).
 MAX_SHARD_BYTES = 500_000_000
 
-_Scrubbed = TypeVar("_Scrubbed")
 
-
-@dataclass
+@dataclasses.dataclass
 class ExportResult:
     """An export folder, the files in it (POSIX paths relative to it), the builds it came from and its card."""
 
@@ -87,32 +81,6 @@ def _check_target(out_dir: Path, overwrite: bool) -> None:
         raise UsageError(f"{out_dir} is not empty and is not an earlier export; it is left untouched.")
 
 
-def read_shortcuts(path: str | os.PathLike[str]) -> ShortcutReport:
-    """A saved ``covid-ct shortcuts --json`` run (a :class:`UsageError` names the file when it is not one)."""
-    from .shortcuts.report import from_dict
-
-    hint = "pass the JSON file written by `covid-ct shortcuts PATH --json FILE`"
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-        if not isinstance(data, dict):
-            raise UsageError(f"the shortcut report {path} holds a JSON {type(data).__name__}, not a report; {hint}.")
-        return from_dict(data)
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise UsageError(f"cannot read the shortcut report {path}: {type(error).__name__}: {error}; {hint}.") from error
-
-
-def _check_shortcuts_match(report: ShortcutReport, full: datasets.Dataset, path: str | os.PathLike[str]) -> None:
-    labels = full["label"]
-    expected = (len(labels), sum(labels), len(set(full["patient_id"])))
-    found = (report.n_images, report.n_positive, report.n_patients)
-    if found != expected:
-        raise DatasetError(
-            f"the shortcut report {path} was computed on other data (images, positives, patients: "
-            f"{found[0]}, {found[1]}, {found[2]}) than this export ({expected[0]}, {expected[1]}, {expected[2]}); "
-            "run `covid-ct shortcuts` on this download again or leave the option out."
-        )
-
-
 def local_folders(*paths: str | os.PathLike[str] | None) -> list[str]:
     """This machine's folders to hide: the parents of the given paths (as given and resolved) and the home folder.
 
@@ -126,17 +94,12 @@ def local_folders(*paths: str | os.PathLike[str] | None) -> list[str]:
     return sorted((folder for folder in folders if folder not in ("", "/", ".")), key=len)
 
 
-def scrub(value: _Scrubbed, folders: list[str]) -> _Scrubbed:
-    """``value`` (a string or a JSON-like structure) with every folder in ``folders`` replaced by ``<local>``."""
-    if isinstance(value, str):
-        for folder in folders:
-            value = value.replace(folder, LOCAL_PLACEHOLDER)  # type: ignore[assignment]
-        return value
-    if isinstance(value, list | tuple):
-        return [scrub(item, folders) for item in value]  # type: ignore[return-value]
-    if isinstance(value, dict):
-        return {key: scrub(item, folders) for key, item in value.items()}  # type: ignore[return-value]
-    return value
+def scrub(text: str, folders: list[str]) -> str:
+    """``text`` with each folder in ``folders`` (as written, or escaped in a JSON string) replaced by ``<local>``."""
+    for folder in folders:
+        for spelling in (folder, json.dumps(folder, ensure_ascii=False)[1:-1]):
+            text = text.replace(spelling, LOCAL_PLACEHOLDER)
+    return text
 
 
 def plan_shards(builds: dict[str, PreparedDataset], max_shard_bytes: int) -> dict[str, datasets.Dataset]:
@@ -167,21 +130,14 @@ def write_shards(shards: dict[str, datasets.Dataset], folder: Path, progress: bo
 
 
 def hub_metadata(builds: dict[str, PreparedDataset], folder: Path) -> tuple[MetadataConfigs, DatasetInfosDict]:
-    """The card's ``configs`` (one ``data_files`` pattern per split) and ``dataset_info`` (the builder's features)."""
+    """The card's ``configs`` (``data_files`` per split) and ``dataset_info`` (the builder's, with the shards' size)."""
     configs, infos = {}, {}
     for config, build in builds.items():
-        splits = build.dataset
-        configs[config] = {
-            "data_files": [{"split": split, "path": f"{DATA_DIR}/{config}/{split}-*.parquet"} for split in splits]
-        }
-        split_infos = [datasets.SplitInfo(name, part.data.nbytes, len(part)) for name, part in splits.items()]
-        infos[config] = datasets.DatasetInfo(
-            config_name=config,
-            features=next(iter(splits.values())).features,
-            splits=datasets.SplitDict({info.name: info for info in split_infos}),
-            download_size=sum(path.stat().st_size for path in (folder / DATA_DIR / config).glob("*.parquet")),
-            dataset_size=sum(info.num_bytes for info in split_infos),
-        )
+        patterns = [{"split": split, "path": f"{DATA_DIR}/{config}/{split}-*.parquet"} for split in build.dataset]
+        configs[config] = {"data_files": patterns}
+        shards = (folder / DATA_DIR / config).glob("*.parquet")
+        info = next(iter(build.dataset.values())).info
+        infos[config] = dataclasses.replace(info, download_size=sum(path.stat().st_size for path in shards))
     return MetadataConfigs(configs), DatasetInfosDict(infos)
 
 
@@ -254,21 +210,14 @@ def _write_card_and_reports(
     repo_id: str | None,
 ) -> str:
     """Write the manifest, the audit report, the shortcut report and the card (scrubbed) next to the shards."""
-    from .shortcuts.report import to_dict
-
-    default = builds["default"]
-    manifest = default.manifest_path.read_bytes()
-    (folder / MANIFEST_FILENAME).write_bytes(manifest)
-    report = scrub(json.loads(default.report_path.read_text(encoding="utf-8")), folders)
-    (folder / REPORT_FILENAME).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    shutil.copyfile(builds["default"].manifest_path, folder / MANIFEST_FILENAME)
+    card = render_card(template, builds, *hub_metadata(builds, folder), shortcuts=shortcuts, repo_id=repo_id)
+    texts = {CARD_FILENAME: card, REPORT_FILENAME: builds["default"].report.to_json() + "\n"}
     if shortcuts is not None:
-        text = json.dumps(scrub(to_dict(shortcuts), folders), indent=2) + "\n"
-        (folder / SHORTCUTS_FILENAME).write_text(text, encoding="utf-8")
-    stats = collect_stats(default.dataset, builds["full"].dataset["train"], Report.from_dict(report), manifest)
-    configs, infos = hub_metadata(builds, folder)
-    card = scrub(render_card(stats, configs, infos, template=template, shortcuts=shortcuts, repo_id=repo_id), folders)
-    (folder / CARD_FILENAME).write_text(card, encoding="utf-8")
-    return card
+        texts[SHORTCUTS_FILENAME] = shortcuts.to_json()
+    for name, text in texts.items():
+        (folder / name).write_text(scrub(text, folders), encoding="utf-8")
+    return scrub(card, folders)
 
 
 def export_dataset(
@@ -299,11 +248,11 @@ def export_dataset(
     target = Path(out_dir).expanduser().resolve()
     _check_target(target, overwrite)
     template = load_template(card_template)
-    shortcuts = read_shortcuts(shortcuts_json) if shortcuts_json is not None else None
+    shortcuts = ShortcutReport.from_json(shortcuts_json) if shortcuts_json is not None else None
     builds = _build_configs(data_dir, cache_dir, options)
     full = builds["full"].dataset["train"]
     if shortcuts is not None:
-        _check_shortcuts_match(shortcuts, full, shortcuts_json)  # type: ignore[arg-type]
+        shortcuts.check_computed_on(full, shortcuts_json)  # type: ignore[arg-type]
     elif compute_shortcuts:
         shortcuts = _shortcut_audit(full, n_bootstrap, note)
     root = builds["default"].report.root
@@ -313,18 +262,3 @@ def export_dataset(
         write_shards(shards, staging, progress)
         card = _write_card_and_reports(staging, builds, shortcuts, folders, template, repo_id)
     return ExportResult(out_dir=target, files=export_files(target), builds=builds, card=card)
-
-
-__all__ = [
-    "CARD_FILENAME",
-    "DATA_DIR",
-    "EXPORT_CONFIGS",
-    "SHORTCUTS_FILENAME",
-    "ExportResult",
-    "export_dataset",
-    "export_files",
-    "is_export_folder",
-    "local_folders",
-    "read_shortcuts",
-    "scrub",
-]

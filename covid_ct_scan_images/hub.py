@@ -15,15 +15,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import huggingface_hub.errors
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, get_token
-from huggingface_hub.errors import (
-    HfHubHTTPError,
-    HFValidationError,
-    OfflineModeIsEnabled,
-    OIDCError,
-    RepositoryNotFoundError,
-)
+from huggingface_hub import errors as hf_errors
 from huggingface_hub.utils import validate_repo_id
 
 from .builder import DATASET_NAME
@@ -38,11 +31,17 @@ HUB_OWN_FILES = frozenset({".gitattributes"})
 REPO_TYPE = "dataset"
 
 #: The HTTP client's base error (``huggingface_hub`` wraps its HTTP library; connection failures arrive as these).
-_TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
-    getattr(huggingface_hub.errors, "HTTPError", OSError),
-    ConnectionError,
-    TimeoutError,
-)
+_TRANSPORT_ERRORS = (getattr(hf_errors, "HTTPError", OSError), ConnectionError, TimeoutError)
+
+#: What an HTTP status of the Hub means for a push and what to do; ``{repo}`` and ``{namespace}`` are filled in.
+HTTP_STATUS_MESSAGES = {
+    401: "the Hub rejected the token (401 Unauthorized): it is invalid, expired or revoked. "
+    "Run `hf auth login` again or set HF_TOKEN to a valid token.",
+    403: "no permission to create or write {repo} (403 Forbidden): the token needs the write role, and "
+    "the namespace {namespace!r} must be your user name or an organisation you can write to.",
+    404: "repository {repo} was not found, or this token cannot see it (404).",
+    409: "conflict on {repo} (409): another upload may be running; try again later.",
+}
 
 NO_TOKEN_MESSAGE = (
     "no Hugging Face token found. Log in with `hf auth login`, or set the environment variable HF_TOKEN "
@@ -67,27 +66,27 @@ class UploadPlan:
 
     def describe(self) -> str:
         """A human summary of the upload (the ``--dry-run`` output)."""
-        total = sum((self.folder / name).stat().st_size for name in self.files)
+        sizes = {name: (self.folder / name).stat().st_size for name in self.files}
         target = self.repo_id or "none given (pass --repo-id NAMESPACE/NAME to upload)"
-        lines = [
-            f"repository: {target} (dataset, {'private' if self.private else 'PUBLIC'})",
-            f"commit message: {self.commit_message}",
-            f"tag: {self.tag}",
-            f"{len(self.files)} file(s), {total / 1e6:.1f} MB:",
-        ]
-        lines.extend(f"  {name}  ({(self.folder / name).stat().st_size:,} bytes)" for name in self.files)
-        return "\n".join(lines)
+        return "\n".join(
+            [
+                f"repository: {target} (dataset, {'private' if self.private else 'PUBLIC'})",
+                f"commit message: {self.commit_message}",
+                f"tag: {self.tag}",
+                f"{len(sizes)} file(s), {sum(sizes.values()) / 1e6:.1f} MB:",
+                *(f"  {name}  ({size:,} bytes)" for name, size in sizes.items()),
+            ]
+        )
 
 
-def check_repo_id(repo_id: str) -> str:
-    """``repo_id`` if it is a valid ``namespace/name`` Hub id, else a :class:`UsageError`."""
+def check_repo_id(repo_id: str) -> None:
+    """Raise a :class:`UsageError` unless ``repo_id`` is a valid ``namespace/name`` Hub id."""
     try:
         validate_repo_id(repo_id)
-    except HFValidationError as error:
+    except hf_errors.HFValidationError as error:
         raise UsageError(f"invalid --repo-id {repo_id!r}: {error}") from error
     if repo_id.count("/") != 1:
         raise UsageError(f"--repo-id must be NAMESPACE/NAME (e.g. your-user/{DATASET_NAME}), got {repo_id!r}")
-    return repo_id
 
 
 def plan_upload(
@@ -122,30 +121,16 @@ def hub_errors(repo_id: str, endpoint: str) -> Iterator[None]:
     """Turn the errors of ``huggingface_hub`` calls into one clear :class:`DatasetError` each."""
     try:
         yield
-    except DatasetError:
-        raise
-    except HfHubHTTPError as error:
+    except hf_errors.HfHubHTTPError as error:
         status = getattr(error.response, "status_code", None)
-        server = error.server_message or ""
-        detail = f" The Hub said: {server}" if server else ""
-        if status == 401:
-            message = (
-                "the Hub rejected the token (401 Unauthorized): it is invalid, expired or revoked. "
-                "Run `hf auth login` again or set HF_TOKEN to a valid token."
-            )
-        elif status == 403:
-            message = (
-                f"no permission to create or write {repo_id} (403 Forbidden): the token needs the write role, and "
-                f"the namespace {repo_id.split('/')[0]!r} must be your user name or an organisation you can write to."
-            )
-        elif isinstance(error, RepositoryNotFoundError) or status == 404:
-            message = f"repository {repo_id} was not found, or this token cannot see it (404)."
-        elif status == 409:
-            message = f"conflict on {repo_id} (409): another upload may be running; try again later."
-        else:
-            message = f"the Hub at {endpoint} answered {status or 'an error'} for {repo_id}."
+        if isinstance(error, hf_errors.RepositoryNotFoundError) and status not in (401, 403):
+            status = 404
+        message = HTTP_STATUS_MESSAGES.get(status, "the Hub at {endpoint} answered {status} for {repo}.").format(
+            repo=repo_id, namespace=repo_id.split("/")[0], endpoint=endpoint, status=status or "an error"
+        )
+        detail = f" The Hub said: {error.server_message}" if error.server_message else ""
         raise DatasetError(message + detail) from error
-    except OfflineModeIsEnabled as error:
+    except hf_errors.OfflineModeIsEnabled as error:
         raise DatasetError("HF_HUB_OFFLINE is set, so nothing can be sent to the Hub; unset it to push.") from error
     except _TRANSPORT_ERRORS as error:
         raise DatasetError(f"cannot reach the Hub at {endpoint}: {type(error).__name__}: {error}") from error
@@ -166,20 +151,19 @@ class PushResult:
         plan = self.plan
         if self.dry_run:
             return "DRY RUN: nothing was sent to the Hub.\n" + plan.describe()
-        if self.commit is None:
-            lines = [f"{plan.repo_id} already holds exactly this export: no commit made."]
-        else:
-            lines = [f"committed the export to {plan.repo_id}: {plan.commit_message!r} ({self.commit[:12]})"]
-        lines.append(f"tag {plan.tag}: " + ("created" if self.tagged else "already present"))
-        if self.private is not None:
-            lines.append("visibility: " + ("private" if self.private else "PUBLIC"))
-        lines.append(f'load it with: datasets.load_dataset("{plan.repo_id}", revision="{plan.tag}")')
+        lines = [
+            f"{plan.repo_id} already holds exactly this export: no commit made."
+            if self.commit is None
+            else f"committed the export to {plan.repo_id}: {plan.commit_message!r} ({self.commit[:12]})",
+            f"tag {plan.tag}: " + ("created" if self.tagged else "already present"),
+            *([] if self.private is None else ["visibility: " + ("private" if self.private else "PUBLIC")]),
+            f'load it with: datasets.load_dataset("{plan.repo_id}", revision="{plan.tag}")',
+        ]
         return "\n".join(lines)
 
 
-def upload(plan: UploadPlan, api: HfApi) -> PushResult:
+def _upload(plan: UploadPlan, repo_id: str, api: HfApi) -> PushResult:
     """Create the repository if needed, commit the export and tag it. Errors: raw Hub ones."""
-    repo_id = check_repo_id(plan.repo_id or "")
     api.create_repo(repo_id, repo_type=REPO_TYPE, private=plan.private, exist_ok=True)
     remote = [path for path in api.list_repo_files(repo_id, repo_type=REPO_TYPE) if path not in HUB_OWN_FILES]
     foreign = sorted(path for path in remote if path.split("/", 1)[0] not in EXPORT_ENTRIES)
@@ -191,7 +175,7 @@ def upload(plan: UploadPlan, api: HfApi) -> PushResult:
         )
     stale = [CommitOperationDelete(path_in_repo=path) for path in remote if path not in plan.files]
     tags = {ref.name: ref.target_commit for ref in api.list_repo_refs(repo_id, repo_type=REPO_TYPE).tags}
-    head = api.repo_info(repo_id, repo_type=REPO_TYPE).sha
+    before = api.repo_info(repo_id, repo_type=REPO_TYPE)
     info = api.create_commit(
         repo_id,
         operations=plan.operations() + stale,
@@ -207,18 +191,16 @@ def upload(plan: UploadPlan, api: HfApi) -> PushResult:
             + "A changed dataset needs a new version (a new entry in covid_ct_scan_images/versions.py), or pass "
             "another --revision-tag."
         )
-    result = PushResult(plan=plan, commit=None if info.oid == head else info.oid)
     if plan.tag not in tags:
         api.create_tag(repo_id, tag=plan.tag, tag_message=plan.commit_message, revision=info.oid, repo_type=REPO_TYPE)
-        result.tagged = True
-    result.private = getattr(api.repo_info(repo_id, repo_type=REPO_TYPE), "private", None)
-    return result
+    commit = None if info.oid == before.sha else info.oid
+    return PushResult(plan, commit=commit, tagged=plan.tag not in tags, private=getattr(before, "private", None))
 
 
 def _client(token: str | None, endpoint: str | None) -> HfApi:
     try:
         token = token or get_token()
-    except OIDCError as error:
+    except hf_errors.OIDCError as error:
         raise DatasetError(f"could not get a Hugging Face token by OIDC exchange: {error}") from error
     if not token:
         raise DatasetError(NO_TOKEN_MESSAGE)
@@ -245,28 +227,15 @@ def push_dataset(
     """
     if repo_id is None and not dry_run:
         raise UsageError("--repo-id NAMESPACE/NAME is needed to upload (only --dry-run works without it).")
-    if repo_id is not None:
-        check_repo_id(repo_id)
-    source = Path(path) if path is not None else None
+    folder = Path(path) if path is not None else None
     with tempfile.TemporaryDirectory(prefix="covid-ct-push-") as staging:
-        folder = source
         if folder is None or not (folder.is_dir() and is_export_folder(folder)):
+            if repo_id is not None:
+                check_repo_id(repo_id)  # before the export, which takes minutes on the full download
             folder = export_dataset(path, Path(staging) / "export", repo_id=repo_id, **export_options).out_dir
         plan = plan_upload(folder, repo_id, public=public, tag=tag)
-        if dry_run:
+        if dry_run or repo_id is None:
             return PushResult(plan=plan, dry_run=True)
         client = api or _client(token, endpoint)
-        with hub_errors(plan.repo_id or "", getattr(client, "endpoint", "the Hub")):
-            return upload(plan, client)
-
-
-__all__ = [
-    "NO_TOKEN_MESSAGE",
-    "PushResult",
-    "UploadPlan",
-    "check_repo_id",
-    "hub_errors",
-    "plan_upload",
-    "push_dataset",
-    "upload",
-]
+        with hub_errors(repo_id, getattr(client, "endpoint", "the Hub")):
+            return _upload(plan, repo_id, client)

@@ -131,6 +131,34 @@ def audit(
 def _pin_to_manifest(
     planned: list[PlannedImage], manifest_path: Path, pinned: dict[str, Assignment], report: Report
 ) -> list[PlannedImage]:
+    """The planned images that the pinned manifest lists, with its split and fold; what disagrees is reported."""
+    kept = _take_pinned_splits(planned, manifest_path, pinned, report)
+    if not kept:
+        raise _no_image_in_manifest(planned, manifest_path, pinned)
+    leaks = patients_in_two_places([image.assignment for image in kept])
+    if leaks:
+        report.add(
+            "manifest_conflict",
+            "stop",
+            f"the pinned splits manifest {manifest_path} puts one patient's images in two splits or folds",
+            leaks,
+        )
+    present = {image.file.file_name for image in planned}
+    absent = sorted(set(pinned) - present)
+    if absent:
+        report.add(
+            "manifest_missing_image",
+            "warning",
+            f"in the pinned splits manifest {manifest_path} but not in the data",
+            absent,
+        )
+    return kept
+
+
+def _take_pinned_splits(
+    planned: list[PlannedImage], manifest_path: Path, pinned: dict[str, Assignment], report: Report
+) -> list[PlannedImage]:
+    """Each planned image the manifest lists, moved to the manifest's split and fold; the others are left out."""
     kept = []
     not_pinned = []
     relabelled = []
@@ -151,41 +179,29 @@ def _pin_to_manifest(
         report.add(
             "manifest_conflict", "stop", f"label differs from the pinned splits manifest {manifest_path}", relabelled
         )
-    if not kept:
-        by_lower = {name.lower(): name for name in pinned}
-        case_only = [
-            f"{by_lower[image.file.file_name.lower()]} (data: {image.file.file_name})"
-            for image in planned
-            if image.file.file_name.lower() in by_lower
-        ]
-        hint = (
-            f"; {len(case_only)} id(s) differ from the file names only in letter case (ids are case-sensitive), "
-            f"e.g. {', '.join(case_only[:3])}"
-            if case_only
-            else ""
-        )
-        raise DatasetError(
-            f"{manifest_path}: no image id of the splits manifest matches a file in the data{hint}. "
-            "Give the manifest of a build of this download."
-        )
-    leaks = patients_in_two_places([image.assignment for image in kept])
-    if leaks:
-        report.add(
-            "manifest_conflict",
-            "stop",
-            f"the pinned splits manifest {manifest_path} puts one patient's images in two splits or folds",
-            leaks,
-        )
-    present = {image.file.file_name for image in planned}
-    absent = sorted(set(pinned) - present)
-    if absent:
-        report.add(
-            "manifest_missing_image",
-            "warning",
-            f"in the pinned splits manifest {manifest_path} but not in the data",
-            absent,
-        )
     return kept
+
+
+def _no_image_in_manifest(
+    planned: list[PlannedImage], manifest_path: Path, pinned: dict[str, Assignment]
+) -> DatasetError:
+    """The error for a manifest that matches no file, naming ids that differ from file names only in letter case."""
+    by_lower = {name.lower(): name for name in pinned}
+    case_only = [
+        f"{by_lower[image.file.file_name.lower()]} (data: {image.file.file_name})"
+        for image in planned
+        if image.file.file_name.lower() in by_lower
+    ]
+    hint = (
+        f"; {len(case_only)} id(s) differ from the file names only in letter case (ids are case-sensitive), "
+        f"e.g. {', '.join(case_only[:3])}"
+        if case_only
+        else ""
+    )
+    return DatasetError(
+        f"{manifest_path}: no image id of the splits manifest matches a file in the data{hint}. "
+        "Give the manifest of a build of this download."
+    )
 
 
 def remembered_splits(names: list[str], labels: list[int], patients: list[str], groups: list[str]) -> list[Assignment]:

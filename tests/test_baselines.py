@@ -442,19 +442,16 @@ def test_folding_the_threshold_makes_argmax_the_thresholded_decision():
 
 
 def test_convnext_script_end_to_end_with_mask_weights_and_shortcut_comparison(tmp_path, tiny_models, download):
-    from covid_ct_scan_images.shortcuts import ProbeResult, ShortcutReport, to_json
+    from covid_ct_scan_images.shortcuts import ProbeResult, ShortcutReport
 
     audit = tmp_path / "shortcuts.json"
-    to_json(
-        ShortcutReport(
-            n_images=60, n_patients=55, n_positive=15, n_folds=5, n_bootstrap=10, seed=0, center_fraction=0.6,
-            results=(
-                ProbeResult("metadata", "GBT", "file metadata", 12, 0.97, (0.9, 1.0), 0.9, (0.8, 1.0)),
-                ProbeResult("centre only", "LR", "central pixels", 100, 0.99, None, 0.95, None, sees_lungs=True),
-            ),
+    ShortcutReport(
+        n_images=60, n_patients=55, n_positive=15, n_folds=5, n_bootstrap=10, seed=0, center_fraction=0.6,
+        results=(
+            ProbeResult("metadata", "GBT", "file metadata", 12, 0.97, (0.9, 1.0), 0.9, (0.8, 1.0)),
+            ProbeResult("centre only", "LR", "central pixels", 100, 0.99, None, 0.95, None, sees_lungs=True),
         ),
-        audit,
-    )
+    ).to_json(audit)
     output_dir = tmp_path / "convnext"
     _run_script(
         "finetune_convnext.py", "--model", str(tiny_models["convnext"]), "--data-dir", str(download),

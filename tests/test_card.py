@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import re
 import statistics
 from collections import Counter
@@ -17,12 +18,14 @@ from export_support import cache_of, download_of
 from huggingface_hub import DatasetCard
 from PIL import Image
 
+from covid_ct_scan_images.audit_report import Report
 from covid_ct_scan_images.builder import DATASET_VERSION
 from covid_ct_scan_images.card import TEMPLATE_PATHS, card_version, load_template
 from covid_ct_scan_images.errors import UsageError
 from covid_ct_scan_images.export import ExportResult, export_dataset
 from covid_ct_scan_images.reference import reference_entries
-from covid_ct_scan_images.shortcuts import format_table, from_json, interpretation
+from covid_ct_scan_images.shortcuts import ShortcutReport, format_table, interpretation
+from covid_ct_scan_images.synthetic import SYNTHETIC_BANNER
 
 CLASSES = ("negative", "positive")
 
@@ -48,24 +51,17 @@ def frame(export: ExportResult, config: str = "full", split: str = "train"):
 
 
 def per_class(data, column: str) -> dict[str, list[int]]:
-    """{value: [negatives, positives, total]} computed directly from the rows."""
+    """{value: [negatives, positives, total, patients]} for each value of ``column`` and for ``all`` rows."""
+    groups = [*((str(value), group) for value, group in data.groupby(column)), ("all", data)]
     counts = {}
-    for value, group in data.groupby(column):
+    for name, group in groups:
         by_label = Counter(group["label"])
-        counts[str(value)] = [by_label[0], by_label[1], len(group)]
+        counts[name] = [by_label[0], by_label[1], len(group), group["patient_id"].nunique()]
     return counts
 
 
 def as_counts(rows: list[list[str]]) -> dict[str, list[int]]:
     return {row[0]: [int(cell) for cell in row[1:]] for row in rows}
-
-
-def count_rows(groups: dict[str, object]) -> dict[str, list[int]]:
-    expected = {}
-    for name, data in groups.items():
-        labels = Counter(data["label"])
-        expected[name] = [labels[0], labels[1], len(data), data["patient_id"].nunique()]
-    return expected
 
 
 def check_card_numbers(export: ExportResult, card: str) -> None:
@@ -87,12 +83,10 @@ def check_card_numbers(export: ExportResult, card: str) -> None:
     # splits and folds (with patients), patients per class
     import pandas as pd
 
-    expected = count_rows(splits)
-    expected["all"] = [n_neg, n_pos, len(full), pd.concat(list(splits.values()))["patient_id"].nunique()]
-    assert as_counts(table(card, "split")) == expected
-    folds = count_rows({str(fold): group for fold, group in full.groupby("fold")})
-    folds["all"] = [n_neg, n_pos, len(full), full["patient_id"].nunique()]
-    assert as_counts(table(card, "fold")) == folds
+    every_split = pd.concat([data.assign(split=name) for name, data in splits.items()])
+    assert as_counts(table(card, "split")) == per_class(every_split, "split")
+    assert [row[0] for row in table(card, "split")] == [*splits, "all"]
+    assert as_counts(table(card, "fold")) == per_class(full, "fold")
     patients = [full[full["label"] == label]["patient_id"].nunique() for label in (1, 0)]
     assert f"Patients: {patients[0]} with a positive image, {patients[1]} with a negative image." in card
     assert f"for {full['fold'].nunique()}-fold cross-validation" in card
@@ -117,23 +111,12 @@ def check_card_numbers(export: ExportResult, card: str) -> None:
 
     full["licence"] = full["image_id"].map(licence)
     assert as_counts(table(card, "licence (per image)")) == per_class(full, "licence")
-    kermany = int(((full["label"] == 0) & (full["source"] == "kermany")).sum())
-    assert f"{kermany} of the {n_neg} negatives have such a name" in card
     assert f"Small and imbalanced: {n_pos} positives among {len(full)} images." in card
 
-    # the audit: left out and duplicates
-    report = export.builds["default"].report
-    left_out = report.left_out_files()
-    if left_out:
-        assert f"{len(left_out)} file(s) were left out:" in card
-        for name, _ in left_out:
-            assert f"`{name}`" in card
-    else:
-        assert "No image file was left out" in card
-    exact = [name for problem in report.problems if problem.kind == "duplicate_bytes" for name in problem.files]
-    assert f"left out (one copy kept): {len(exact)}" in card
-    near = [problem for problem in report.problems if problem.kind == "near_duplicate"]
-    assert f"kept and put in the same split and fold: {len(near)}." in card
+    # the audit (left out files, duplicates, near-duplicates): its summary as saved next to the card
+    saved = json.loads((export.out_dir / "audit_report.json").read_text(encoding="utf-8"))
+    assert f"```text\n{Report.from_dict(saved).format_text(max_files=20)}\n```" in card
+    assert f"equal another exported image: {int(full['sha256'].duplicated().sum())}." in card
 
     # manifest and version
     manifest = hashlib.sha256((export.out_dir / "splits_manifest.csv").read_bytes()).hexdigest()
@@ -211,8 +194,8 @@ def test_every_number_in_the_card_matches_the_data(messy_export: ExportResult) -
     assert messy_export.card == card
     check_card_numbers(messy_export, card)
     # the messy download really exercised the audit sections
-    assert "2 file(s) were left out:" in card
-    assert "left out (one copy kept): 1 (" in card
+    assert "left out 2, ignored 0" in card
+    assert "[left_out] unusable_file, 1 file(s):" in card and "[left_out] duplicate_bytes, 1 file(s):" in card
 
 
 def test_card_of_the_real_sample(real_sample: Path, tmp_path: Path) -> None:
@@ -227,11 +210,11 @@ def test_card_of_the_real_sample(real_sample: Path, tmp_path: Path) -> None:
 
 def test_shortcut_table_and_sentence_come_from_the_run(messy_export: ExportResult) -> None:
     card = messy_export.card
-    run = from_json(messy_export.out_dir / "shortcut_probes.json")
+    run = ShortcutReport.from_json(messy_export.out_dir / "shortcut_probes.json")
     assert format_table(run, markdown=True) in card
     assert interpretation(run) in card
     assert "not computed" not in card
-    assert "SYNTHETIC DATA" in card
+    assert f"> `{SYNTHETIC_BANNER}`" in card
 
 
 def test_template_holds_no_hand_typed_data_numbers() -> None:

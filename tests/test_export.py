@@ -18,7 +18,7 @@ from plain_load import summarise
 
 from covid_ct_scan_images.errors import DatasetError, UsageError
 from covid_ct_scan_images.export import ExportResult, export_dataset, is_export_folder
-from covid_ct_scan_images.shortcuts import from_json
+from covid_ct_scan_images.shortcuts import ShortcutReport
 
 PLAIN_LOAD = Path(__file__).with_name("plain_load.py")
 
@@ -74,7 +74,7 @@ def test_export_folder_layout(messy_export: ExportResult) -> None:
     manifest = (messy_export.out_dir / "splits_manifest.csv").read_text(encoding="utf-8")
     assert manifest == messy_export.builds["default"].manifest_path.read_text(encoding="utf-8")
     assert manifest.splitlines()[0] == "image_id,label,patient_id,split,fold"
-    saved = from_json(messy_export.out_dir / "shortcut_probes.json")
+    saved = ShortcutReport.from_json(messy_export.out_dir / "shortcut_probes.json")
     assert saved.n_images == len(messy_export.builds["full"].dataset["train"])
     assert saved.n_bootstrap == TEST_BOOTSTRAP
 

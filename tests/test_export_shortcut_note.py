@@ -9,7 +9,7 @@ from bad_inputs import run_cli
 from export_support import TEST_BOOTSTRAP, cache_of, download_of
 
 from covid_ct_scan_images.export import ExportResult, export_dataset
-from covid_ct_scan_images.shortcuts import from_json
+from covid_ct_scan_images.shortcuts import ShortcutReport
 
 COMPUTING = "computing the shortcut probes for the card"
 REUSING = "reusing the shortcut report that `covid-ct shortcuts` computed for this input"
@@ -40,4 +40,4 @@ def test_export_after_covid_ct_shortcuts_says_it_reuses_that_audit(
     code, _, err = run_cli(capsys, "export", root, tmp_path / "out", "--cache-dir", cache)
     assert code == 0
     assert REUSING in err and COMPUTING not in err, err
-    assert from_json(tmp_path / "out" / "shortcut_probes.json") == from_json(saved)
+    assert ShortcutReport.from_json(tmp_path / "out" / "shortcut_probes.json") == ShortcutReport.from_json(saved)

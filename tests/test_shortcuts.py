@@ -17,10 +17,8 @@ from covid_ct_scan_images.layout import CLASS_NAMES, DATASET_FOLDER
 from covid_ct_scan_images.shortcuts import (
     ShortcutReport,
     format_table,
-    from_json,
     interpretation,
     run_shortcut_probes,
-    to_json,
 )
 from covid_ct_scan_images.shortcuts.features import (
     INTENSITY_FEATURES,
@@ -147,11 +145,11 @@ def test_table_chance_line_first_and_intervals(metadata_planted: ShortcutReport)
 
 def test_json_round_trip(metadata_planted: ShortcutReport, tmp_path: Path) -> None:
     path = tmp_path / "shortcuts.json"
-    text = to_json(metadata_planted, path)
+    text = metadata_planted.to_json(path)
     data = json.loads(text)
     assert data["interpretation"] == interpretation(metadata_planted)
     assert data["results"][0]["probe"] == "chance" and data["prevalence"] == 0.5
-    assert from_json(path) == metadata_planted
+    assert ShortcutReport.from_json(path) == metadata_planted
 
 
 def test_same_seed_same_numbers(metadata_planted: ShortcutReport) -> None:

@@ -16,10 +16,7 @@ from .report import (
     ShortcutReport,
     format_summary,
     format_table,
-    from_json,
     interpretation,
-    to_dict,
-    to_json,
 )
 
 if TYPE_CHECKING:
@@ -48,9 +45,6 @@ __all__ = [
     "ShortcutReport",
     "format_summary",
     "format_table",
-    "from_json",
     "interpretation",
     "run_shortcut_probes",
-    "to_dict",
-    "to_json",
 ]

@@ -3,16 +3,24 @@
 Nothing here computes a probe; :mod:`covid_ct_scan_images.shortcuts.probes` fills a
 :class:`ShortcutReport` and the CLI, the dataset card and the baselines only render it. It serialises
 like the audit report (:class:`covid_ct_scan_images.audit_report.Report`): ``to_dict`` from
-:func:`dataclasses.asdict` plus derived keys, ``from_dict`` ignoring them, ``to_json``.
+:func:`dataclasses.asdict` plus derived keys, ``from_dict`` ignoring them, ``to_json``. A saved run given back
+(``covid-ct export --shortcuts-json``, the baselines) is read by :meth:`ShortcutReport.from_json`, which names a
+file that is not a report, and :meth:`ShortcutReport.check_computed_on` refuses a run of other data.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from ..errors import DatasetError, UsageError
+
+if TYPE_CHECKING:
+    import datasets
 
 #: Version of the JSON layout written by :meth:`ShortcutReport.to_json`.
 REPORT_FORMAT = 1
@@ -107,9 +115,30 @@ class ShortcutReport:
         return text
 
     @classmethod
-    def from_json(cls, path: str | Path) -> ShortcutReport:
-        """Read a report written by :meth:`to_json` (e.g. a saved run passed to the dataset card)."""
-        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+    def from_json(cls, path: str | os.PathLike[str]) -> ShortcutReport:
+        """Read a report written by :meth:`to_json`; a :class:`UsageError` names a file that is not one."""
+        hint = "pass the JSON file written by `covid-ct shortcuts PATH --json FILE`"
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+            if not isinstance(data, dict):
+                kind = type(data).__name__
+                raise UsageError(f"the shortcut report {path} holds a JSON {kind}, not a report; {hint}.")
+            return cls.from_dict(data)
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            problem = f"{type(error).__name__}: {error}"
+            raise UsageError(f"cannot read the shortcut report {path}: {problem}; {hint}.") from error
+
+    def check_computed_on(self, full: datasets.Dataset, path: str | os.PathLike[str]) -> None:
+        """Raise a :class:`DatasetError` unless this report (read from ``path``) counts the images of ``full``."""
+        labels = full["label"]
+        expected = (len(labels), sum(labels), len(set(full["patient_id"])))
+        found = (self.n_images, self.n_positive, self.n_patients)
+        if found != expected:
+            raise DatasetError(
+                f"the shortcut report {path} was computed on other data (images, positives, patients: "
+                f"{found[0]}, {found[1]}, {found[2]}) than this export ({expected[0]}, {expected[1]}, {expected[2]}); "
+                "run `covid-ct shortcuts` on this download again or leave the option out."
+            )
 
 
 def chance_result(prevalence: float) -> ProbeResult:
@@ -119,13 +148,6 @@ def chance_result(prevalence: float) -> ProbeResult:
 
 def _interval(value: Any) -> tuple[float, float] | None:
     return None if value is None else (float(value[0]), float(value[1]))
-
-
-# Function spellings of the methods, as the export, the dataset card and the baselines call them.
-to_dict = ShortcutReport.to_dict
-from_dict = ShortcutReport.from_dict
-to_json = ShortcutReport.to_json
-from_json = ShortcutReport.from_json
 
 
 def _score(value: float, interval: tuple[float, float] | None) -> str:
@@ -172,6 +194,11 @@ def format_summary(report: ShortcutReport) -> str:
         f"{report.n_images} images ({report.n_positive} positive, prevalence {report.prevalence:.3f}) from "
         f"{report.n_patients} patients; out-of-fold over {report.n_folds} patient-grouped folds; {intervals}."
     )
+
+
+def format_markdown(report: ShortcutReport) -> str:
+    """The dataset card's section: the Markdown table, what it was computed from, and the interpretation in bold."""
+    return f"{format_table(report, markdown=True)}\n\n{format_summary(report)}\n\n**{interpretation(report)}**"
 
 
 def interpretation(report: ShortcutReport) -> str:
