@@ -3,8 +3,9 @@
 Layout: ``README.md`` (the card, see card.py), ``data/<config>/<split>-0000i-of-0000n.parquet`` for the
 ``default`` and ``full`` configs, ``splits_manifest.csv``, ``audit_report.json`` and, when computed or given,
 ``shortcut_probes.json``; plain ``datasets.load_dataset(OUT)`` reads it. Local folders become ``<local>``.
-pyarrow aborts the process when its own file writes fail, so each shard is written to memory and then to disk
-by Python; the folder is staged next to ``OUT``, renamed into place, and removed on any failure.
+pyarrow aborts the process when a write fails inside its Parquet writer, so each shard streams to a file that
+holds back any write error until pyarrow is done (:class:`HeldErrorFile`); the folder is staged next to ``OUT``,
+renamed into place, and removed on any failure.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import errno
+import io
 import json
 import math
 import os
@@ -21,7 +23,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import datasets
-import pyarrow as pa
 from datasets.info import DatasetInfosDict
 from datasets.utils.metadata import MetadataConfigs
 from tqdm.auto import tqdm
@@ -114,16 +115,57 @@ def plan_shards(builds: dict[str, PreparedDataset], max_shard_bytes: int) -> dic
     return shards
 
 
+class HeldErrorFile(io.RawIOBase):
+    """A file pyarrow can write to that never fails under it: the first write error is kept for :meth:`close`.
+
+    pyarrow aborts the whole process (``Check failed``) when a write fails in the middle of a Parquet column,
+    e.g. on a full disk; holding the error back lets the writer finish in memory-sized steps and the error
+    surface afterwards as an ordinary :class:`OSError`.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.file = path.open("wb")
+        self.error: OSError | None = None
+        self.position = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: bytes) -> int:  # type: ignore[override]
+        size = memoryview(data).nbytes
+        if self.error is None:
+            try:
+                self.file.write(data)
+            except OSError as error:
+                self.error = error
+        self.position += size
+        return size
+
+    def tell(self) -> int:
+        return self.position
+
+    def close(self) -> None:
+        """Close the file, then raise the first write error, if any."""
+        if self.closed:
+            return
+        super().close()
+        try:
+            self.file.close()
+        except OSError as error:
+            self.error = self.error or error
+        if self.error is not None:
+            raise self.error
+
+
 def write_shards(shards: dict[str, datasets.Dataset], folder: Path, progress: bool) -> None:
-    """Write each shard as Parquet into memory, then to ``folder``, under one bar (``datasets``' own bars off)."""
+    """Write each shard as Parquet to ``folder``, under one bar (``datasets``' own bars off)."""
     enabled = datasets.is_progress_bar_enabled()
     datasets.disable_progress_bars()
     try:
         for relative, rows in tqdm(shards.items(), desc="writing Parquet shards", unit="shard", disable=not progress):
-            sink = pa.BufferOutputStream()
-            rows.to_parquet(sink)
             (folder / relative).parent.mkdir(parents=True, exist_ok=True)
-            (folder / relative).write_bytes(memoryview(sink.getvalue()))
+            with HeldErrorFile(folder / relative) as sink:
+                rows.to_parquet(sink)
     finally:
         if enabled:
             datasets.enable_progress_bars()
