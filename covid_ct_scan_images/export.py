@@ -119,8 +119,8 @@ class HeldErrorFile(io.RawIOBase):
     """A file pyarrow can write to that never fails under it: the first write error is kept for :meth:`close`.
 
     pyarrow aborts the whole process (``Check failed``) when a write fails in the middle of a Parquet column,
-    e.g. on a full disk; holding the error back lets the writer finish in memory-sized steps and the error
-    surface afterwards as an ordinary :class:`OSError`.
+    e.g. on a full disk; holding the error back (and dropping the writes after it) lets the writer finish, and
+    the error surfaces afterwards as an ordinary :class:`OSError`.
     """
 
     def __init__(self, path: Path) -> None:
