@@ -5,16 +5,13 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from covid_ct_scan_images.layout import CLASS_NAMES
 from radiograph_transforms import ProcessorTransform
-
-if TYPE_CHECKING:
-    from saliency import ImageSaliency, SaliencySummary
+from saliency_records import ImageSaliency, SaliencySummary
 
 #: Columns of the overview grid.
 GRID_COLUMNS = 6

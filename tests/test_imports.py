@@ -1,8 +1,8 @@
 """Imports: the package stays light to import, and no module imports another that imports it back.
 
 The cycle check reads the source with :mod:`ast` (nothing is imported), so it also sees imports written
-inside functions, which hide a cycle from the interpreter until the function runs. Imports under
-``if TYPE_CHECKING:`` are left out: they never run.
+inside functions, which hide a cycle from the interpreter until the function runs, and imports under
+``if TYPE_CHECKING:``, which never run but still tie two modules to each other's definitions.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 REPOSITORY = Path(__file__).resolve().parents[1]
 
 #: Where module names start: the package at the repository root; the baselines run with their folder on
-#: ``sys.path`` (``from training import main``) or as ``baselines.*``, so both spellings resolve.
+#: ``sys.path`` (``from finetune import main``) or as ``baselines.*``, so both spellings resolve.
 SOURCE_ROOTS = (REPOSITORY / "covid_ct_scan_images", REPOSITORY / "baselines")
 
 
@@ -33,23 +33,11 @@ def source_modules() -> dict[str, Path]:
     return {module_name(path): path for root in SOURCE_ROOTS for path in sorted(root.rglob("*.py"))}
 
 
-def _is_type_checking_block(node: ast.AST) -> bool:
-    test = node.test if isinstance(node, ast.If) else None
-    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
-    )
-
-
-def _runtime_imports(node: ast.AST) -> Iterator[ast.Import | ast.ImportFrom]:
-    """Every import statement under ``node``, at any depth (functions included), except type-only ones."""
-    for child in ast.iter_child_nodes(node):
+def _all_imports(node: ast.AST) -> Iterator[ast.Import | ast.ImportFrom]:
+    """Every import statement under ``node``, at any depth (functions and ``TYPE_CHECKING`` blocks included)."""
+    for child in ast.walk(node):
         if isinstance(child, ast.Import | ast.ImportFrom):
             yield child
-        elif _is_type_checking_block(child):
-            for statement in child.orelse:  # only the else branch runs
-                yield from _runtime_imports(ast.Module(body=[statement], type_ignores=[]))
-        else:
-            yield from _runtime_imports(child)
 
 
 def imported_modules(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
@@ -63,7 +51,7 @@ def imported_modules(name: str, path: Path, modules: dict[str, Path]) -> set[str
         return None
 
     found: set[str] = set()
-    for statement in _runtime_imports(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+    for statement in _all_imports(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
         if isinstance(statement, ast.Import):
             targets = [alias.name for alias in statement.names]
         else:
@@ -118,17 +106,18 @@ def import_graph() -> dict[str, set[str]]:
     return {name: imported_modules(name, path, modules) for name, path in modules.items()}
 
 
-def test_the_cycle_finder_sees_imports_inside_functions_and_skips_type_only_ones(tmp_path: Path) -> None:
+def test_the_cycle_finder_sees_imports_inside_functions_and_type_only_ones(tmp_path: Path) -> None:
     package = tmp_path / "pkg"
     package.mkdir()
     (package / "__init__.py").write_text("")
     (package / "a.py").write_text("def f():\n    from .b import g\n    return g\n")
     (package / "b.py").write_text("from pkg import a\n\ndef g():\n    return a\n")
-    (package / "c.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from . import a\n")
-    modules = {f"pkg.{path.stem}": path for path in package.glob("[abc].py")}
+    (package / "c.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from . import d\n")
+    (package / "d.py").write_text("from .c import nothing\n")
+    modules = {f"pkg.{path.stem}": path for path in package.glob("[abcd].py")}
     graph = {name: imported_modules(name, path, modules) for name, path in modules.items()}
-    assert graph == {"pkg.a": {"pkg.b"}, "pkg.b": {"pkg.a"}, "pkg.c": set()}
-    assert import_cycles(graph) == [["pkg.a", "pkg.b"]]
+    assert graph == {"pkg.a": {"pkg.b"}, "pkg.b": {"pkg.a"}, "pkg.c": {"pkg.d"}, "pkg.d": {"pkg.c"}}
+    assert import_cycles(graph) == [["pkg.a", "pkg.b"], ["pkg.c", "pkg.d"]]
 
 
 def test_the_graph_sees_the_package_and_the_baselines() -> None:
