@@ -1,4 +1,4 @@
-"""The cold build's fast paths give what the plain code gave: the same perceptual hashes, files read in order."""
+"""Fast paths give what the plain code gave: the same perceptual hashes and intensity features, files read in order."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from PIL import Image
 
 from covid_ct_scan_images.builder import _computed_ahead
 from covid_ct_scan_images.inventory import PHASH_SIZE, perceptual_hash
+from covid_ct_scan_images.shortcuts.features import HISTOGRAM_BINS, intensity_vector
 
 
 def imagehash_string(path: Path, hash_size: int) -> str:
@@ -68,3 +69,14 @@ def test_read_ahead_passes_on_the_error_of_the_item_that_failed() -> None:
     assert [next(results) for _ in range(5)] == [0, 1, 2, 3, 4]
     with pytest.raises(ValueError, match="item 5 is broken"):
         next(results)
+
+
+def test_intensity_features_of_8_bit_pixels_equal_those_of_the_same_values_as_floats() -> None:
+    rng = np.random.default_rng(7)
+    images = [rng.integers(0, 256, (200, 256), dtype=np.uint8) for _ in range(10)]
+    images += [np.arange(256, dtype=np.uint8).reshape(16, 16), np.full((30, 40), 255, dtype=np.uint8)]
+    for gray in images:
+        fast = intensity_vector(gray)
+        assert fast.tobytes() == intensity_vector(gray.astype(np.float64)).tobytes()
+        histogram, _ = np.histogram(gray.astype(np.float64), bins=HISTOGRAM_BINS, range=(0.0, 256.0))
+        assert fast[:HISTOGRAM_BINS].tobytes() == (histogram / gray.size).tobytes()
