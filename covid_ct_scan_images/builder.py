@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import datasets
 
@@ -25,9 +27,12 @@ from .inventory import usable_cores
 from .layout import CLASS_NAMES, HOMEPAGE
 from .locate import locate, resolve_data_dir
 from .plan import BuildOptions, DatasetPlan, PlannedImage, plan_dataset
-from .resized import RESIZED_JPEG_QUALITY, RESIZED_MAX_SIDE, resized_jpeg
+from .resized import RESIZED_JPEG_QUALITY, RESIZED_MAX_SIDE, ResizedImage, resized_jpeg
 from .splits import SPLIT_NAMES, manifest_text
 from .versions import DATASET_VERSION
+
+Item = TypeVar("Item")
+Value = TypeVar("Value")
 
 #: Name the dataset is known by (``datasets.load_dataset("covid_ct_scan_images")``).
 DATASET_NAME = "covid_ct_scan_images"
@@ -237,12 +242,18 @@ class CovidCTScanImages(FilesBesideTheData, datasets.GeneratorBasedBuilder):
             return data
 
         if self.config.name != "resized":
-            for image in images:
-                yield original(image), image.file.file_name
+            # The next files are read while datasets encodes and writes this one (reading releases the GIL).
+            for image, data in zip(images, _computed_ahead(original, images, workers=1, ahead=8), strict=True):
+                yield data, image.file.file_name
             return
-        with ThreadPoolExecutor(max_workers=usable_cores()) as pool:  # Pillow releases the GIL while it decodes
-            for image, reduced in zip(images, pool.map(lambda item: resized_jpeg(original(item)), images), strict=True):
-                yield reduced.data, f"{Path(image.file.file_name).stem}.jpg"
+
+        def reduced(image: PlannedImage) -> ResizedImage:
+            return resized_jpeg(original(image))
+
+        cores = usable_cores()  # Pillow releases the GIL while it decodes
+        smaller_images = _computed_ahead(reduced, images, workers=cores, ahead=4 * cores)
+        for image, smaller in zip(images, smaller_images, strict=True):
+            yield smaller.data, f"{Path(image.file.file_name).stem}.jpg"
 
     def _input_changed(self) -> bool:
         """Whether any raw file was added, removed or changed (size, mtime) since the builder was made."""
@@ -267,6 +278,22 @@ class CovidCTScanImages(FilesBesideTheData, datasets.GeneratorBasedBuilder):
             REPORT_FILENAME: self.plan.report.to_json(),
             RECORD_FILENAME: input_record(self.located, self.plan.file_hashes),
         }
+
+
+def _computed_ahead(function: Callable[[Item], Value], items: list[Item], workers: int, ahead: int) -> Iterator[Value]:
+    """``function(item)`` for each item, in order, computed on ``workers`` threads at most ``ahead`` items early.
+
+    Bounded, unlike ``ThreadPoolExecutor.map``, which would compute (here: read every file into memory) as
+    fast as it can, however far behind the consumer is.
+    """
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        pending: deque[Future[Value]] = deque()
+        for item in items:
+            pending.append(pool.submit(function, item))
+            if len(pending) > ahead:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 def saved_report(cache_dir: str | os.PathLike[str]) -> dict:

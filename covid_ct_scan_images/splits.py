@@ -2,8 +2,9 @@
 
 The assignment depends only on the set of (image id, label, group) triples: groups are ordered by
 the SHA-256 of their key (a fixed pseudo-random order with no seed), then scikit-learn's
-``StratifiedGroupKFold`` (without shuffling) deals them into folds. Nothing depends on file-system
-order, the OS, ``PYTHONHASHSEED``, the number of processes or where the folder lives.
+``StratifiedGroupKFold`` algorithm (without shuffling; here in numpy, :func:`stratified_group_folds`) deals
+them into folds. Nothing depends on file-system order, the OS, ``PYTHONHASHSEED``, the number of processes
+or where the folder lives.
 
 * ``default``: 20 folds of 5 %; three go to test and three to validation (70/15/15). The three
   folds of each held-out split are the combination whose positive count is nearest the exact
@@ -16,18 +17,13 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import warnings
 from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .errors import DatasetError, UsageError
-
-if TYPE_CHECKING:
-    from sklearn.model_selection import BaseCrossValidator
 
 SPLIT_NAMES = ("train", "validation", "test")
 HELD_OUT_FRACTION = 0.15
@@ -53,61 +49,65 @@ def _canonical_order(image_ids: list[str]) -> np.ndarray:
     return np.array(sorted(range(len(image_ids)), key=lambda index: image_ids[index]))
 
 
-_FIND_BEST_FOLD_PARAMETERS = ("self", "y_counts_per_fold", "y_cnt", "group_y_counts")
+def _best_fold(y_counts_per_fold: np.ndarray, y_cnt: np.ndarray, group_y_counts: np.ndarray) -> int:
+    """The fold a group joins: the one that leaves the class proportions most even across folds.
 
-
-def grouped_stratified_kfold(n_folds: int) -> BaseCrossValidator:
-    """scikit-learn's ``StratifiedGroupKFold(n_folds, shuffle=False)``, with its fold choice vectorised.
-
-    This is the package's one use of a private scikit-learn method. ``_find_best_fold`` scores
-    every fold for every group in a Python loop, which is most of the time spent assigning the
-    splits of a full download (``benchmarks/profile_build.py`` times it). The override scores all
-    folds at once with the same numpy operations, so every fold's score is bitwise the same, and
-    keeps the same rule (lowest score; within ``np.isclose``, fewest samples; ties to the lowest
-    fold): the folds are identical. Without it nothing changes but the speed; if a scikit-learn
-    release renames the method or changes its signature, the stock class is used, and
-    ``tests/test_split_stability.py`` fails to say so.
+    Each candidate fold is scored as scikit-learn's ``StratifiedGroupKFold._find_best_fold`` scores it (the
+    mean over classes of the standard deviation across folds of each class's share), all folds at once with
+    the same numpy operations, so every score is bitwise the same. The rule is the same too: lowest score;
+    within ``np.isclose`` of it, fewest samples; ties to the lowest fold.
     """
-    import inspect
+    n_folds = len(y_counts_per_fold)
+    trial = np.repeat(y_counts_per_fold[np.newaxis], n_folds, axis=0)
+    diagonal = np.arange(n_folds)
+    trial[diagonal, diagonal] += group_y_counts  # trial[i]: the folds with the group added to fold i
+    scores = np.mean(np.std(trial / y_cnt.reshape(1, 1, -1), axis=1), axis=1).tolist()
+    samples = y_counts_per_fold.sum(axis=1).tolist()
+    best_fold, min_eval, min_samples = 0, np.inf, np.inf
+    for fold, (score, size) in enumerate(zip(scores, samples, strict=True)):
+        # np.isclose(score, min_eval) with its default tolerances, on Python floats
+        close = abs(score - min_eval) <= 1e-08 + 1e-05 * abs(min_eval)
+        if score < min_eval or (close and size < min_samples):
+            best_fold, min_eval, min_samples = fold, score, size
+    return best_fold
 
-    from sklearn.model_selection import StratifiedGroupKFold
 
-    stock = getattr(StratifiedGroupKFold, "_find_best_fold", None)
-    if stock is None or tuple(inspect.signature(stock).parameters) != _FIND_BEST_FOLD_PARAMETERS:
-        return StratifiedGroupKFold(n_splits=n_folds, shuffle=False)
+def stratified_group_folds(labels: np.ndarray, groups: np.ndarray, n_folds: int) -> np.ndarray:
+    """Fold index per sample: the folds of scikit-learn's ``StratifiedGroupKFold(n_folds, shuffle=False)``.
 
-    class VectorisedStratifiedGroupKFold(StratifiedGroupKFold):
-        def _find_best_fold(self, y_counts_per_fold, y_cnt, group_y_counts):
-            n_splits = self.n_splits
-            trial = np.repeat(y_counts_per_fold[np.newaxis], n_splits, axis=0)
-            diagonal = np.arange(n_splits)
-            trial[diagonal, diagonal] += group_y_counts  # trial[i]: the folds with the group added to fold i
-            scores = np.mean(np.std(trial / y_cnt.reshape(1, 1, -1), axis=1), axis=1).tolist()
-            samples = y_counts_per_fold.sum(axis=1).tolist()
-            best_fold, min_eval, min_samples = None, np.inf, np.inf
-            for fold, (score, size) in enumerate(zip(scores, samples, strict=True)):
-                # np.isclose(score, min_eval) with its default tolerances, on Python floats
-                close = abs(score - min_eval) <= 1e-08 + 1e-05 * abs(min_eval)
-                if score < min_eval or (close and size < min_samples):
-                    best_fold, min_eval, min_samples = fold, score, size
-            return best_fold
-
-    return VectorisedStratifiedGroupKFold(n_splits=n_folds, shuffle=False)
+    The same algorithm in numpy alone, so that a build does not import scikit-learn (about a second,
+    most of it scipy.stats): groups are taken in order of falling standard deviation of their class
+    counts (a stable sort over the sorted group keys) and each joins :func:`_best_fold`.
+    ``tests/test_stratified_group_folds.py`` compares it with scikit-learn's class on many random inputs.
+    Raises ``ValueError`` where scikit-learn does: more folds than groups, or than the members of every class.
+    """
+    _, y_inv, y_cnt = np.unique(np.asarray(labels), return_inverse=True, return_counts=True)
+    if np.all(n_folds > y_cnt):
+        raise ValueError(f"n_splits={n_folds} cannot be greater than the number of members in each class.")
+    _, groups_inv, groups_cnt = np.unique(np.asarray(groups), return_inverse=True, return_counts=True)
+    if n_folds > len(groups_cnt):
+        raise ValueError(
+            f"Cannot have number of splits n_splits={n_folds} greater than the number of groups: {len(groups_cnt)}."
+        )
+    y_counts_per_group = np.zeros((len(groups_cnt), len(y_cnt)))
+    np.add.at(y_counts_per_group, (groups_inv.ravel(), y_inv.ravel()), 1)
+    y_counts_per_fold = np.zeros((n_folds, len(y_cnt)))
+    fold_of_group = np.empty(len(groups_cnt), dtype=np.int64)
+    for group in np.argsort(-np.std(y_counts_per_group, axis=1), kind="stable"):
+        group_y_counts = y_counts_per_group[group]
+        fold = _best_fold(y_counts_per_fold, y_cnt, group_y_counts)
+        y_counts_per_fold[fold] += group_y_counts
+        fold_of_group[group] = fold
+    return fold_of_group[groups_inv.ravel()]
 
 
 def _fold_of(labels: np.ndarray, groups: list[str], n_folds: int) -> np.ndarray:
-    """Fold index per image from StratifiedGroupKFold over hash-ordered groups."""
+    """Fold index per image from the stratified group folds over hash-ordered groups."""
     group_keys = np.array([hashlib.sha256(group.encode("utf-8")).hexdigest() for group in groups])
-    folds = np.full(len(labels), -1)
     n_groups = len(set(group_keys))
     if n_groups < n_folds:
         raise DatasetError(f"only {n_groups} patient groups; at least {n_folds} are needed to make {n_folds} folds")
-    splitter = grouped_stratified_kfold(n_folds)
-    with warnings.catch_warnings():  # small samples have fewer positives than folds: expected, not a problem
-        warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
-        for fold, (_, members) in enumerate(splitter.split(np.zeros(len(labels)), labels, group_keys)):
-            folds[members] = fold
-    return folds
+    return stratified_group_folds(labels, group_keys, n_folds)
 
 
 def _pick_folds(positives_per_fold: list[int], candidates: list[int], target: float) -> tuple[int, ...]:

@@ -1,19 +1,14 @@
-"""Split membership never changes silently: golden manifest hashes, and the one private scikit-learn override."""
+"""Split membership never changes silently: golden manifest hashes."""
 
 from __future__ import annotations
 
 import hashlib
-import warnings
 from pathlib import Path
-
-import numpy as np
-import pytest
-from sklearn.model_selection import StratifiedGroupKFold
 
 from covid_ct_scan_images import prepare
 from covid_ct_scan_images.groups import patient_of
 from covid_ct_scan_images.reference import reference_entries
-from covid_ct_scan_images.splits import assign_splits, grouped_stratified_kfold, manifest_sha256
+from covid_ct_scan_images.splits import assign_splits, manifest_sha256
 
 #: SHA-256 of ``splits_manifest.csv`` for the real 48-image sample (the same for every config).
 REAL_SAMPLE_MANIFEST_SHA256 = "08aff804283e48d4cc7be9c1e2b130935ba87265dd7e940a5bca936941b2c54f"
@@ -24,8 +19,8 @@ FULL_SHAPE_MANIFEST_SHA256 = "ab31b840f176f329ff58e60fa2ac06e8d081612864db93bac2
 
 CHANGED = (
     "the split assignment changed: every published split and fold moves. If that is intended, it is a new "
-    "dataset version; otherwise find what changed (scikit-learn's StratifiedGroupKFold, the group hashing, "
-    "the fold picking) and restore the old assignment"
+    "dataset version; otherwise find what changed (splits.stratified_group_folds against scikit-learn's "
+    "StratifiedGroupKFold, the group hashing, the fold picking) and restore the old assignment"
 )
 
 
@@ -40,27 +35,3 @@ def test_manifest_of_the_full_download_shape_is_unchanged() -> None:
     patients = [patient_of(name) for name in names]
     assignments = assign_splits(names, [entry.label for entry in entries], patients, patients)
     assert manifest_sha256(assignments) == FULL_SHAPE_MANIFEST_SHA256, CHANGED
-
-
-def test_the_vectorised_fold_choice_is_in_use() -> None:
-    stock = StratifiedGroupKFold._find_best_fold if hasattr(StratifiedGroupKFold, "_find_best_fold") else None
-    assert type(grouped_stratified_kfold(5)) is not StratifiedGroupKFold, (
-        f"scikit-learn changed the private StratifiedGroupKFold._find_best_fold (now {stock!r}); "
-        "covid_ct_scan_images.splits falls back to the stock, slower class. Check that the stock folds still "
-        "match the golden manifests, then update or remove the override in grouped_stratified_kfold"
-    )
-
-
-@pytest.mark.parametrize("n_folds", [5, 20])
-def test_vectorised_fold_choice_equals_scikit_learn(n_folds: int) -> None:
-    rng = np.random.default_rng(0)
-    for _ in range(12):
-        n_images = int(rng.integers(60, 1500))
-        labels = (rng.random(n_images) < rng.uniform(0.03, 0.3)).astype(int)
-        labels[:3] = 1
-        groups = rng.integers(0, max(25, int(n_images * rng.uniform(0.3, 0.95))), n_images).astype(str)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            ours = list(grouped_stratified_kfold(n_folds).split(np.zeros(n_images), labels, groups))
-            stock = list(StratifiedGroupKFold(n_folds, shuffle=False).split(np.zeros(n_images), labels, groups))
-        assert [list(test) for _, test in ours] == [list(test) for _, test in stock]

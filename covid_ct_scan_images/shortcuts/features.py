@@ -169,7 +169,7 @@ def metadata_vector(image: Image.Image, file_size: int) -> np.ndarray:
 
 
 def _grayscale(image: Image.Image) -> np.ndarray:
-    """Decode ``image`` once at reduced size and return it upright as float grayscale in [0, 255].
+    """Decode ``image`` once at reduced size and return it upright as 8-bit grayscale (``uint8``).
 
     The pixels go through :func:`~covid_ct_scan_images.imaging.to_rgb`, so the probes see the same
     pixels as the models (EXIF orientation, 16-bit scaling and transparency handled the same way).
@@ -178,12 +178,20 @@ def _grayscale(image: Image.Image) -> np.ndarray:
         image.draft("RGB" if image.mode == "RGB" else image.mode, (WORKING_SIDE, WORKING_SIDE))
     gray = to_rgb(image).convert("L")
     gray.thumbnail((WORKING_SIDE, WORKING_SIDE), Image.Resampling.BILINEAR)
-    return np.asarray(gray, dtype=np.float64)
+    return np.asarray(gray, dtype=np.uint8)
 
 
 def intensity_vector(gray: np.ndarray) -> np.ndarray:
-    """Return the :data:`INTENSITY_FEATURES` of a grayscale array with values in [0, 255]."""
-    histogram, _ = np.histogram(gray, bins=HISTOGRAM_BINS, range=(0.0, 256.0))
+    """Return the :data:`INTENSITY_FEATURES` of a grayscale array with values in [0, 255].
+
+    An 8-bit array's histogram is counted directly (the bin of a value is the value divided by the whole number
+    of levels per bin): the same counts as ``np.histogram`` gives, several times faster. Its mean, standard
+    deviation and percentiles equal those of the same values as floats (sums of small integers are exact).
+    """
+    if gray.dtype == np.uint8 and 256 % HISTOGRAM_BINS == 0:
+        histogram = np.bincount((gray // (256 // HISTOGRAM_BINS)).ravel(), minlength=HISTOGRAM_BINS)
+    else:
+        histogram, _ = np.histogram(gray, bins=HISTOGRAM_BINS, range=(0.0, 256.0))
     histogram = histogram / max(gray.size, 1)
     return np.concatenate(
         [histogram, [gray.mean() / 255.0, gray.std() / 255.0], np.percentile(gray, PERCENTILES) / 255.0]
