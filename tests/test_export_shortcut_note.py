@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -41,3 +43,20 @@ def test_export_after_covid_ct_shortcuts_says_it_reuses_that_audit(
     assert code == 0
     assert REUSING in err and COMPUTING not in err, err
     assert ShortcutReport.from_json(tmp_path / "out" / "shortcut_probes.json") == ShortcutReport.from_json(saved)
+
+
+def test_export_reusing_a_stored_report_does_not_import_scikit_learn(
+    messy_export: ExportResult, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The stored report is found from the features and settings alone; scikit-learn loads only to fit probes."""
+    root, cache = download_of(messy_export), cache_of(messy_export)
+    assert run_cli(capsys, "shortcuts", root, "--cache-dir", cache)[0] == 0
+    code = (
+        "import sys\n"
+        "from covid_ct_scan_images.cli import main\n"
+        f"code = main(['export', {str(root)!r}, {str(tmp_path / 'out')!r}, '--cache-dir', {str(cache)!r}])\n"
+        "print(code, 'sklearn' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert REUSING in result.stderr, result.stderr
+    assert result.stdout.split()[-2:] == ["0", "False"]

@@ -10,18 +10,15 @@ resamples, so their intervals are comparable.
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from sklearn.base import ClassifierMixin
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from ..errors import DatasetError
@@ -40,6 +37,9 @@ from .features import (
 )
 from .report import REPORT_FORMAT, ProbeResult, ShortcutReport, chance_result
 
+if TYPE_CHECKING:
+    from sklearn.base import ClassifierMixin
+
 #: Default number of patient-bootstrap resamples behind each interval.
 DEFAULT_BOOTSTRAP = 1000
 
@@ -52,11 +52,18 @@ REQUIRED_COLUMNS = ("image", "label", "patient_id", "fold")
 
 def logistic_regression(seed: int) -> ClassifierMixin:
     """Standardised features into an L2-regularised logistic regression."""
+    # scikit-learn is imported where a model is made: `covid-ct export` recalling a stored report needs none.
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
     return make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=5000, random_state=seed))
 
 
 def gradient_boosted_trees(seed: int) -> ClassifierMixin:
     """Shallow histogram gradient boosting, sized for a few hundred to a few thousand images."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
     return HistGradientBoostingClassifier(
         max_iter=100, learning_rate=0.1, max_depth=3, min_samples_leaf=5, early_stopping=False, random_state=seed
     )
@@ -335,13 +342,11 @@ def _remembered_reports(
     """
     if tuple(probes) != PROBES:
         return None, None
-    import sklearn
-
     digest = hashlib.sha256()
     for array in (matrices.metadata, matrices.intensity, matrices.thumbnails, labels, folds):
         digest.update(f"{array.dtype}{array.shape}".encode())
         digest.update(np.ascontiguousarray(array).tobytes())
     digest.update(json.dumps([patient_ids, list(settings)]).encode())
     key = digest.hexdigest()
-    version = kind_version(report_format=REPORT_FORMAT, scikit_learn=sklearn.__version__)
+    version = kind_version(report_format=REPORT_FORMAT, scikit_learn=importlib.metadata.version("scikit-learn"))
     return open_memo("shortcut_report", version, keys=[key]), key
