@@ -3,23 +3,18 @@
 Layout: ``README.md`` (the card, see card.py), ``data/<config>/<split>-0000i-of-0000n.parquet`` for the
 ``default`` and ``full`` configs, ``splits_manifest.csv``, ``audit_report.json`` and, when computed or given,
 ``shortcut_probes.json``; plain ``datasets.load_dataset(OUT)`` reads it. Local folders become ``<local>``.
-pyarrow aborts the process when a write fails inside its Parquet writer, so each shard streams to a file that
-holds back any write error until pyarrow is done (:class:`HeldErrorFile`); the folder is staged next to ``OUT``,
-renamed into place, and removed on any failure.
+Each shard streams to its file without letting a full disk abort pyarrow, and the folder is staged next to ``OUT``,
+renamed into place, and removed on any failure (:mod:`.atomic_files`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import errno
-import io
 import json
 import math
 import os
 import shutil
-import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
@@ -29,6 +24,7 @@ from datasets.utils.metadata import MetadataConfigs
 from tqdm.auto import tqdm
 
 from .api import PreparedDataset, prepare
+from .atomic_files import HeldErrorFile, staged_folder
 from .builder import MANIFEST_FILENAME, REPORT_FILENAME
 from .card import load_template, render_card
 from .cores import usable_cores
@@ -117,48 +113,6 @@ def plan_shards(builds: dict[str, PreparedDataset], max_shard_bytes: int) -> dic
     return shards
 
 
-class HeldErrorFile(io.RawIOBase):
-    """A file pyarrow can write to that never fails under it: the first write error is kept for :meth:`close`.
-
-    pyarrow aborts the whole process (``Check failed``) when a write fails in the middle of a Parquet column,
-    e.g. on a full disk; holding the error back (and dropping the writes after it) lets the writer finish, and
-    the error surfaces afterwards as an ordinary :class:`OSError`.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.file = path.open("wb")
-        self.error: OSError | None = None
-        self.position = 0
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: bytes) -> int:  # type: ignore[override]
-        size = memoryview(data).nbytes
-        if self.error is None:
-            try:
-                self.file.write(data)
-            except OSError as error:
-                self.error = error
-        self.position += size
-        return size
-
-    def tell(self) -> int:
-        return self.position
-
-    def close(self) -> None:
-        """Close the file, then raise the first write error, if any."""
-        if self.closed:
-            return
-        super().close()
-        try:
-            self.file.close()
-        except OSError as error:
-            self.error = self.error or error
-        if self.error is not None:
-            raise self.error
-
-
 def _write_shard(path: Path, rows: datasets.Dataset) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with HeldErrorFile(path) as sink:
@@ -196,37 +150,6 @@ def hub_metadata(builds: dict[str, PreparedDataset], folder: Path) -> tuple[Meta
         info = next(iter(build.dataset.values())).info
         infos[config] = dataclasses.replace(info, download_size=sum(path.stat().st_size for path in shards))
     return MetadataConfigs(configs), DatasetInfosDict(infos)
-
-
-def _disk_full(folder: Path, needed: int) -> DatasetError:
-    free = shutil.disk_usage(folder).free
-    return DatasetError(
-        f"not enough space in {folder}: the export needs about {needed / 1e6:,.0f} MB and {free / 1e6:,.0f} MB "
-        "are free; free some space or choose an output folder on another disk. Nothing was left behind."
-    )
-
-
-@contextlib.contextmanager
-def _staged_folder(target: Path, needed: int) -> Iterator[Path]:
-    """A hidden folder next to ``target``: it replaces ``target`` when the block succeeds, and is removed otherwise."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if shutil.disk_usage(target.parent).free < needed:
-        raise _disk_full(target.parent, needed)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
-    try:
-        yield staging
-    except BaseException as error:
-        shutil.rmtree(staging, ignore_errors=True)
-        if isinstance(error, OSError) and error.errno == errno.ENOSPC:
-            raise _disk_full(target.parent, needed) from error
-        raise
-    if target.exists():  # an earlier export (_check_target made sure): swap first, then remove it
-        old = target.with_name(f".{target.name}.old-{os.getpid()}")
-        target.rename(old)
-        staging.rename(target)
-        shutil.rmtree(old)
-    else:
-        staging.rename(target)
 
 
 def _build_configs(
@@ -315,7 +238,7 @@ def export_dataset(
     root = builds["default"].report.root
     folders = local_folders(data_dir, root, options.get("splits_manifest"), cache_dir)  # type: ignore[arg-type]
     shards = plan_shards(builds, max_shard_bytes)
-    with _staged_folder(target, sum(shard.data.nbytes for shard in shards.values())) as staging:
+    with staged_folder(target, sum(shard.data.nbytes for shard in shards.values()), "the export") as staging:
         write_shards(shards, staging, progress)
         card = _write_card_and_reports(staging, builds, shortcuts, folders, template, repo_id)
     return ExportResult(out_dir=target, files=export_files(target), builds=builds, card=card)

@@ -53,7 +53,7 @@ def test_disk_filling_up_while_writing_shards_is_caught_and_cleaned(
     """The free-space check passes (it is told there is room), then the real disk fills up: no pyarrow abort."""
     disk = small_disk(64 * 1024)
     usage = namedtuple("usage", "total used free")
-    monkeypatch.setattr("covid_ct_scan_images.export.shutil.disk_usage", lambda _: usage(1 << 40, 0, 1 << 40))
+    monkeypatch.setattr("covid_ct_scan_images.atomic_files.shutil.disk_usage", lambda _: usage(1 << 40, 0, 1 << 40))
     with pytest.raises(DatasetError, match="not enough space"):
         export_dataset(
             download_of(messy_export), disk / "out", cache_dir=cache_of(messy_export), compute_shortcuts=False

@@ -7,28 +7,12 @@ Exit code 0 when there is nothing to fix (notes do not count), 1 when there are 
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 from pathlib import Path
 
+from ..atomic_files import write_atomically
 from ..errors import UsageError
 from ..plan import BuildOptions, audit
 from .prepare import add_build_options, build_options
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` (UTF-8) to ``path`` through a temporary file renamed over it: never a partial file."""
-    descriptor, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
-    try:
-        with open(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(partial, 0o666 & ~umask)  # as a plain open() would make it, not the temporary file's 0o600
-        os.replace(partial, path)
-    except BaseException:
-        Path(partial).unlink(missing_ok=True)
-        raise
 
 
 def run(args: argparse.Namespace) -> int:
