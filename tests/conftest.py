@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -145,3 +147,21 @@ def planted_mark_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Pat
         return {mark: train_planted_run(tmp_path_factory.mktemp(mark), mark) for mark in ("corner", "centre")}
     finally:
         torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def cli_in_fresh_interpreter() -> Callable[[list[str], str], tuple[int, bool, str]]:
+    """Runs ``covid-ct ARGS`` in a new Python process: its exit code, whether it imported ``module``, its stderr."""
+
+    def run(args: list[str], module: str) -> tuple[int, bool, str]:
+        code = (
+            "import sys\n"
+            "from covid_ct_scan_images.cli import main\n"
+            f"code = main({[str(arg) for arg in args]!r})\n"
+            f"print(code, {module!r} in sys.modules)\n"
+        )
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        exit_code, imported = result.stdout.split()[-2:]
+        return int(exit_code), imported == "True", result.stderr
+
+    return run

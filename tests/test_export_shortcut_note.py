@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -46,17 +44,11 @@ def test_export_after_covid_ct_shortcuts_says_it_reuses_that_audit(
 
 
 def test_export_reusing_a_stored_report_does_not_import_scikit_learn(
-    messy_export: ExportResult, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    messy_export: ExportResult, tmp_path: Path, capsys: pytest.CaptureFixture[str], cli_in_fresh_interpreter
 ) -> None:
     """The stored report is found from the features and settings alone; scikit-learn loads only to fit probes."""
     root, cache = download_of(messy_export), cache_of(messy_export)
     assert run_cli(capsys, "shortcuts", root, "--cache-dir", cache)[0] == 0
-    code = (
-        "import sys\n"
-        "from covid_ct_scan_images.cli import main\n"
-        f"code = main(['export', {str(root)!r}, {str(tmp_path / 'out')!r}, '--cache-dir', {str(cache)!r}])\n"
-        "print(code, 'sklearn' in sys.modules)\n"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert REUSING in result.stderr, result.stderr
-    assert result.stdout.split()[-2:] == ["0", "False"]
+    code, imported, err = cli_in_fresh_interpreter(["export", root, tmp_path / "out", "--cache-dir", cache], "sklearn")
+    assert REUSING in err, err
+    assert (code, imported) == (0, False)

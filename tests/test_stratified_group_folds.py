@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import warnings
 from pathlib import Path
 
@@ -73,12 +71,10 @@ def test_too_few_groups_or_members_is_refused_as_scikit_learn_refuses_it() -> No
         stratified_group_folds(labels, np.arange(12).astype(str), 7)
 
 
-def test_a_cold_prepare_does_not_import_scikit_learn(synthetic_root: Path, tmp_path: Path) -> None:
-    code = (
-        "import sys\n"
-        "from covid_ct_scan_images.cli import main\n"
-        f"code = main(['prepare', {str(synthetic_root)!r}, '--cache-dir', {str(tmp_path / 'cache')!r}, '--quiet'])\n"
-        "print(code, 'sklearn' in sys.modules)\n"
+def test_a_cold_prepare_does_not_import_scikit_learn(
+    synthetic_root: Path, tmp_path: Path, cli_in_fresh_interpreter
+) -> None:
+    code, imported, _ = cli_in_fresh_interpreter(
+        ["prepare", synthetic_root, "--cache-dir", tmp_path / "cache", "--quiet"], "sklearn"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert result.stdout.split()[-2:] == ["0", "False"]
+    assert (code, imported) == (0, False)
