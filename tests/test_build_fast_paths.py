@@ -62,12 +62,12 @@ def test_read_ahead_yields_every_result_in_order_and_runs_at_most_ahead_items_ea
 def test_read_ahead_passes_on_the_error_of_the_item_that_failed() -> None:
     def fail_on_five(item: int) -> int:
         if item == 5:
-            raise ValueError("item 5 is broken")
+            raise ValueError("value 5 is broken")
         return item
 
     results = _computed_ahead(fail_on_five, list(range(10)), workers=1, ahead=2)
     assert [next(results) for _ in range(5)] == [0, 1, 2, 3, 4]
-    with pytest.raises(ValueError, match="item 5 is broken"):
+    with pytest.raises(ValueError, match="value 5 is broken"):
         next(results)
 
 
