@@ -82,16 +82,18 @@ def test_features_that_fail_leave_the_inspection_records_unchanged(
     assert filestore.default_store().get_many(features.FEATURES_KIND, features._features_version()) == {}
 
 
-def test_the_features_module_does_not_load_scikit_learn() -> None:
+def test_scikit_learn_loads_only_when_a_probe_model_is_made() -> None:
     code = (
         "import sys\n"
         "import covid_ct_scan_images.shortcuts.features\n"
-        "loaded = 'sklearn' in sys.modules\n"
-        "from covid_ct_scan_images.shortcuts import run_shortcut_probes\n"
-        "print(loaded, 'sklearn' in sys.modules, callable(run_shortcut_probes))\n"
+        "after_features = 'sklearn' in sys.modules\n"
+        "from covid_ct_scan_images.shortcuts.probes import logistic_regression, run_shortcut_probes\n"
+        "after_probes = 'sklearn' in sys.modules\n"
+        "logistic_regression(0)\n"
+        "print(after_features, after_probes, 'sklearn' in sys.modules, callable(run_shortcut_probes))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert result.stdout.split() == ["False", "True", "True"]
+    assert result.stdout.split() == ["False", "False", "True", "True"]
 
 
 def test_the_audit_leaves_the_features_and_a_build_inspection_does_not(
