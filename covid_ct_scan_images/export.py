@@ -166,11 +166,11 @@ def _shortcut_audit(
     full: datasets.Dataset, n_bootstrap: int | None, note: Callable[[str], None] | None
 ) -> ShortcutReport:
     """The shortcut report of ``full``: the one the file store remembers for the same input, else computed now."""
-    from .shortcuts.probes import DEFAULT_BOOTSTRAP, remembered_shortcut_report, run_shortcut_probes
+    from .shortcuts.probes import DEFAULT_BOOTSTRAP, ProbeSettings, remembered_shortcut_report, run_shortcut_probes
 
     n_bootstrap = DEFAULT_BOOTSTRAP if n_bootstrap is None else n_bootstrap
     tell = note or (lambda _line: None)
-    remembered = remembered_shortcut_report(full, n_bootstrap=n_bootstrap)
+    remembered = remembered_shortcut_report(full, ProbeSettings(n_bootstrap=n_bootstrap))
     if remembered is not None:
         tell("reusing the shortcut report that `covid-ct shortcuts` computed for this input")
         return remembered

@@ -50,6 +50,15 @@ DEFAULT_SEED = 0
 REQUIRED_COLUMNS = ("image", "label", "patient_id", "fold")
 
 
+@dataclass(frozen=True)
+class ProbeSettings:
+    """What decides a shortcut report besides the data: bootstrap resamples, seed and centre fraction."""
+
+    n_bootstrap: int = DEFAULT_BOOTSTRAP
+    seed: int = DEFAULT_SEED
+    center_fraction: float = CENTER_FRACTION
+
+
 def logistic_regression(seed: int) -> ClassifierMixin:
     """Standardised features into an L2-regularised logistic regression."""
     # scikit-learn is imported where a model is made: `covid-ct export` recalling a stored report needs none.
@@ -201,7 +210,7 @@ def run_shortcut_probes(
     resamples (0 for none). The same ``seed`` gives the same numbers.
     """
     (matrices, labels, folds, patient_ids), memo, key, stored = _inputs_and_stored_report(
-        dataset, (n_bootstrap, seed, center_fraction), probes
+        dataset, ProbeSettings(n_bootstrap, seed, center_fraction), probes
     )
     if stored is not None:
         return stored
@@ -293,30 +302,25 @@ def _score_probes(
     return results
 
 
-def remembered_shortcut_report(
-    dataset,
-    n_bootstrap: int = DEFAULT_BOOTSTRAP,
-    seed: int = DEFAULT_SEED,
-    center_fraction: float = CENTER_FRACTION,
-) -> ShortcutReport | None:
-    """The report :func:`run_shortcut_probes` saved in the file store for these inputs, or ``None``.
+def remembered_shortcut_report(dataset, settings: ProbeSettings | None = None) -> ShortcutReport | None:
+    """The report :func:`run_shortcut_probes` saved in the file store for ``dataset`` and ``settings``, or ``None``.
 
     Only the image features are read (from the file store when an earlier command extracted them); no probe is
     fitted. With the store off nothing can be remembered, so nothing is read.
     """
     if store_folder() is None:
         return None
-    return _inputs_and_stored_report(dataset, (n_bootstrap, seed, center_fraction), PROBES)[3]
+    return _inputs_and_stored_report(dataset, settings or ProbeSettings(), PROBES)[3]
 
 
 def _inputs_and_stored_report(
-    dataset, settings: tuple[int, int, float], probes: Sequence[Probe]
+    dataset, settings: ProbeSettings, probes: Sequence[Probe]
 ) -> tuple[
     tuple[FeatureMatrices, np.ndarray, np.ndarray, list[str]], ContentMemo | None, str | None, ShortcutReport | None
 ]:
     """The probes' checked inputs, the file store's memo and key for them, and the report stored there (or None)."""
     dataset = _as_single_dataset(dataset)
-    labels, folds, patient_ids = _probe_targets(dataset, settings[2])
+    labels, folds, patient_ids = _probe_targets(dataset, settings.center_fraction)
     matrices = _dataset_features(dataset)
     memo, key = _remembered_reports(matrices, labels, folds, patient_ids, settings, probes)
     stored = None if memo is None or key is None else memo.recall(key)
@@ -331,7 +335,7 @@ def _remembered_reports(
     labels: np.ndarray,
     folds: np.ndarray,
     patient_ids: list[str],
-    settings: tuple[int, int, float],
+    settings: ProbeSettings,
     probes: Sequence[Probe],
 ) -> tuple[ContentMemo | None, str | None]:
     """The file store's earlier shortcut reports and the key of this one: a hash of every input of the computation.
@@ -346,7 +350,7 @@ def _remembered_reports(
     for array in (matrices.metadata, matrices.intensity, matrices.thumbnails, labels, folds):
         digest.update(f"{array.dtype}{array.shape}".encode())
         digest.update(np.ascontiguousarray(array).tobytes())
-    digest.update(json.dumps([patient_ids, list(settings)]).encode())
+    digest.update(json.dumps([patient_ids, [settings.n_bootstrap, settings.seed, settings.center_fraction]]).encode())
     key = digest.hexdigest()
     version = kind_version(report_format=REPORT_FORMAT, scikit_learn=importlib.metadata.version("scikit-learn"))
     return open_memo("shortcut_report", version, keys=[key]), key
