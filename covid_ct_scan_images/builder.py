@@ -26,7 +26,7 @@ from .freshness import RECORD_FILENAME, input_record
 from .inventory import usable_cores
 from .layout import CLASS_NAMES, HOMEPAGE
 from .locate import locate, resolve_data_dir
-from .plan import BuildOptions, DatasetPlan, PlannedImage, plan_dataset
+from .plan import BuildOptions, DatasetPlan, PlannedImage, images_in_row_order, plan_dataset
 from .resized import RESIZED_JPEG_QUALITY, RESIZED_MAX_SIDE, ResizedImage, resized_jpeg
 from .splits import SPLIT_NAMES, manifest_text
 from .versions import DATASET_VERSION
@@ -214,7 +214,7 @@ class CovidCTScanImages(FilesBesideTheData, datasets.GeneratorBasedBuilder):
         # hashed again: a file that changes after the inventory changes its size or modification time, which
         # the fingerprint check in `files_beside_the_data` catches before the build is published.
         with_fold = self.config.name == "full"
-        ordered = sorted(images, key=lambda item: item.file.file_name)
+        ordered = images_in_row_order(images)
         for image, (data, stored_name) in zip(ordered, self._stored_images(ordered), strict=True):
             example = {
                 "image": {"bytes": data, "path": stored_name},

@@ -64,6 +64,11 @@ class DatasetPlan:
         return [image.assignment for image in self.images]
 
 
+def images_in_row_order(images: list[PlannedImage]) -> list[PlannedImage]:
+    """``images`` in the order every split of the dataset holds its rows: by file name (the ``image_id``)."""
+    return sorted(images, key=lambda image: image.file.file_name)
+
+
 class BuildStopped(DatasetError):
     """The checks found problems that stop the build; ``report`` holds all of them."""
 

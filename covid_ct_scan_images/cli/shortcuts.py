@@ -4,32 +4,34 @@ from __future__ import annotations
 
 import argparse
 
-from ..api import prepare
+from ..builder import library_work_dir
 from ..errors import UsageError
+from ..locate import locate, resolve_data_dir
+from ..plan import BuildOptions, plan_dataset
 from ..shortcuts import (
     CENTER_FRACTION,
     DEFAULT_BOOTSTRAP,
     DEFAULT_SEED,
+    ProbeSettings,
     format_summary,
     format_table,
     interpretation,
-    run_shortcut_probes,
+    shortcut_report_of_plan,
 )
 from ..synthetic import SYNTHETIC_BANNER
 from .prepare import add_build_options, build_options
 
 
 def run(args: argparse.Namespace) -> int:
-    """Build (or reuse) the ``full`` config, run the probes, print the table and write the JSON."""
+    """Plan the ``full`` config (nothing is built), run the probes, print the table and write the JSON."""
     if args.n_bootstrap < 0:
         raise UsageError(f"--n-bootstrap must be 0 or more, got {args.n_bootstrap}")
     if not 0.0 < args.center_fraction < 1.0:
         raise UsageError(f"--center-fraction must be between 0 and 1, got {args.center_fraction}")
-    prepared = prepare(args.path, config="full", cache_dir=args.cache_dir, **build_options(args))
-    report = run_shortcut_probes(
-        prepared.dataset, n_bootstrap=args.n_bootstrap, seed=args.seed, center_fraction=args.center_fraction
-    )
-    if prepared.report.synthetic:
+    located = locate(resolve_data_dir(args.path), library_work_dir(args.cache_dir))
+    plan = plan_dataset(located, BuildOptions(**build_options(args)))
+    report = shortcut_report_of_plan(plan, ProbeSettings(args.n_bootstrap, args.seed, args.center_fraction))
+    if plan.report.synthetic:
         print(SYNTHETIC_BANNER)
     print(format_table(report))
     print()

@@ -20,11 +20,29 @@ from .report import (
 )
 
 if TYPE_CHECKING:
-    from .probes import DEFAULT_BOOTSTRAP, DEFAULT_SEED, PROBES, Probe, run_shortcut_probes
+    from .probes import (
+        DEFAULT_BOOTSTRAP,
+        DEFAULT_SEED,
+        PROBES,
+        Probe,
+        ProbeSettings,
+        run_shortcut_probes,
+        shortcut_report_of_plan,
+    )
 
-#: Names served from :mod:`.probes` on first use: it imports scikit-learn, which the dataset build (whose
-#: inspection computes the features of :mod:`.features`) must not pay for.
-_FROM_PROBES = frozenset({"DEFAULT_BOOTSTRAP", "DEFAULT_SEED", "PROBES", "Probe", "run_shortcut_probes"})
+#: Names served from :mod:`.probes` on first use: the dataset build (whose inspection computes the features of
+#: :mod:`.features`) imports this package, and :mod:`.probes` imports the plan and the statistics it does not need.
+_FROM_PROBES = frozenset(
+    {
+        "DEFAULT_BOOTSTRAP",
+        "DEFAULT_SEED",
+        "PROBES",
+        "Probe",
+        "ProbeSettings",
+        "run_shortcut_probes",
+        "shortcut_report_of_plan",
+    }
+)
 
 
 def __getattr__(name: str) -> Any:
@@ -42,9 +60,11 @@ __all__ = [
     "PROBES",
     "Probe",
     "ProbeResult",
+    "ProbeSettings",
     "ShortcutReport",
     "format_summary",
     "format_table",
     "interpretation",
     "run_shortcut_probes",
+    "shortcut_report_of_plan",
 ]

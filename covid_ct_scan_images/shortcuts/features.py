@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import islice
+from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
@@ -313,25 +314,66 @@ def extract_features(images: Iterable[bytes]) -> FeatureMatrices:
     The key is the hash of the bytes themselves, never a column that claims to describe them.
     Raises :class:`ImageFeatureError` (with the image's position) for a file that cannot be decoded.
     """
+
+    def hashed(data: bytes) -> tuple[str, Callable[[], bytes]]:
+        return hashlib.sha256(data).hexdigest(), lambda: data
+
+    return _stacked_features(images, hashed)
+
+
+def extract_file_features(files: Iterable[tuple[Path, str]]) -> FeatureMatrices:
+    """:func:`extract_features` of files given as (path, SHA-256 of their bytes), reading only those not in the store.
+
+    The hashes are the inventory's, taken from the same bytes in this run; a file that is decoded is hashed again
+    and refused if its bytes changed since (its features would otherwise be stored under another file's hash).
+    """
+
+    def read(item: tuple[Path, str]) -> tuple[str, Callable[[], bytes]]:
+        path, sha256 = item
+
+        def data() -> bytes:
+            content = path.read_bytes()
+            if hashlib.sha256(content).hexdigest() != sha256:
+                raise OSError(f"{path}: the file changed since it was checked; run again")
+            return content
+
+        return sha256, data
+
+    return _stacked_features(files, read)
+
+
+def _stacked_features(
+    images: Iterable[_T], identify: Callable[[_T], tuple[str, Callable[[], bytes]]]
+) -> FeatureMatrices:
+    """The features of each image, stacked: ``identify`` gives an image's SHA-256 and how to get its bytes.
+
+    ``identify`` runs on the worker threads (hashing and reading release the interpreter lock); the bytes are
+    asked for only for images the store does not hold.
+    """
     store, version = default_store(), _features_version()
     learned: dict[str, bytes] = {}
     recalled: list[str] = []
     rows: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
 
-    def compute(item: tuple[int, bytes]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def compute(item: tuple[int, Callable[[], bytes]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         index, data = item
         try:
-            return image_features(data)
+            return image_features(data())
         except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
             raise ImageFeatureError(index, error) from error
 
     with ThreadPoolExecutor(max_workers=usable_cores()) as pool:  # Pillow releases the GIL while it decodes
         numbered = enumerate(images)
         while chunk := list(islice(numbered, _CHUNK)):
-            keys = [content_key(hashlib.sha256(data).hexdigest()) for _, data in chunk]
+            identified = list(pool.map(identify, [image for _, image in chunk]))
+            keys = [content_key(sha256) for sha256, _ in identified]
             known = {} if store is None else store.get_many(FEATURES_KIND, version, keys)
             recalled.extend(key for key in keys if key in known)
-            missing = [(item, key) for item, key in zip(chunk, keys, strict=True) if key not in known]
+            missing = [
+                ((index, data), key)
+                for (index, _), (_, data), key in zip(chunk, identified, keys, strict=True)
+                if key not in known
+            ]
             decoded = pool.map(compute, [item for item, _ in missing])
             computed = dict(zip([key for _, key in missing], decoded, strict=True))
             learned.update((key, _pack(row)) for key, row in computed.items())
