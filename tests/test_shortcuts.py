@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 from pathlib import Path
@@ -24,13 +25,15 @@ from covid_ct_scan_images.shortcuts.features import (
     INTENSITY_FEATURES,
     METADATA_FEATURES,
     THUMBNAIL_SIDE,
+    ImageFeatureError,
     border_features,
     center_features,
     center_mask,
     estimate_jpeg_quality,
+    extract_file_features,
     image_features,
 )
-from covid_ct_scan_images.shortcuts.probes import out_of_fold_scores
+from covid_ct_scan_images.shortcuts.probes import logistic_regression, out_of_fold_scores
 from covid_ct_scan_images.synthetic import make_synthetic_download
 
 SIDE = 80
@@ -242,6 +245,43 @@ def test_cli_end_to_end_on_a_synthetic_raw_download(
     assert "SYNTHETIC" in printed and "AUROC [95% CI]" in printed and data["interpretation"] in printed
     assert [row["probe"] for row in data["results"]][:2] == ["chance", "metadata"]
     assert (data["n_images"], data["n_positive"], data["n_bootstrap"]) == (40, 10, 50)
+
+
+def test_cli_report_equals_the_built_full_configs_and_builds_no_arrow_cache(
+    tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from covid_ct_scan_images import load_dataset
+
+    root = make_synthetic_download(tmp_path / "download", n_negative=30, n_positive=10, max_side=400)
+    out = tmp_path / "shortcuts.json"
+    assert main(["shortcuts", str(root), "--cache-dir", str(cache_dir), "--json", str(out), "--n-bootstrap", "50"]) == 0
+    capsys.readouterr()
+    assert not list(cache_dir.rglob("*.arrow"))  # the probes ran on the plan: no config was built
+    monkeypatch.setenv("COVID_CT_STORE", "off")  # computed again from the built dataset's bytes, not recalled
+    full = load_dataset(data_dir=root, config="full", cache_dir=cache_dir)
+    from_dataset = run_shortcut_probes(full, n_bootstrap=50)
+    assert ShortcutReport.from_json(out).to_dict() == from_dataset.to_dict()
+
+
+def test_pixel_probes_fit_only_the_pixels_their_mask_keeps(metadata_planted: ShortcutReport) -> None:
+    widths = {result.name: result.n_features for result in metadata_planted.results}
+    mask = center_mask(fraction=0.6)
+    assert (widths["border only (LR)"], widths["centre only (LR)"]) == ((~mask).sum(), mask.sum())
+    # Fitting the zeroed pixels as well gives the same model: the same ranking of the images.
+    thumbnails = np.random.default_rng(2).random((60, THUMBNAIL_SIDE**2))
+    labels, folds = np.tile([0, 1], 30), np.repeat(np.arange(5), 12)
+    with_zeros = out_of_fold_scores(lambda: logistic_regression(0), border_features(thumbnails), labels, folds)
+    kept_only = out_of_fold_scores(lambda: logistic_regression(0), thumbnails[:, ~mask], labels, folds)
+    assert np.allclose(with_zeros, kept_only, rtol=0, atol=1e-8)
+    assert np.array_equal(np.argsort(with_zeros, kind="stable"), np.argsort(kept_only, kind="stable"))
+
+
+def test_features_of_a_file_changed_since_its_inventory_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "IM-0001-0001.png"
+    path.write_bytes(encode(np.zeros((SIDE, SIDE), np.uint8), "PNG"))
+    with pytest.raises(ImageFeatureError) as raised:
+        extract_file_features([(path, hashlib.sha256(b"the bytes the inventory hashed").hexdigest())])
+    assert "changed since it was checked" in str(raised.value.__cause__) and raised.value.index == 0
 
 
 def test_cli_rejects_bad_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
