@@ -19,12 +19,13 @@ from typing import TypeVar
 import datasets
 
 from .audit_report import readable_name
+from .cache_folders import library_cache_root, library_work_dir
 from .datasets_internals import FilesBesideTheData, skip_streaming_extension
 from .errors import DatasetError
 from .fingerprint import input_fingerprint
 from .freshness import RECORD_FILENAME, input_record
 from .inventory import usable_cores
-from .layout import CLASS_NAMES, HOMEPAGE
+from .layout import CLASS_NAMES, DATASET_NAME, HOMEPAGE
 from .locate import locate, resolve_data_dir
 from .plan import BuildOptions, DatasetPlan, PlannedImage, images_in_row_order, plan_dataset
 from .resized import RESIZED_JPEG_QUALITY, RESIZED_MAX_SIDE, ResizedImage, resized_jpeg
@@ -34,18 +35,9 @@ from .versions import DATASET_VERSION
 Item = TypeVar("Item")
 Value = TypeVar("Value")
 
-#: Name the dataset is known by (``datasets.load_dataset("covid_ct_scan_images")``).
-DATASET_NAME = "covid_ct_scan_images"
-
 # datasets would wrap this module's file functions for streaming on every builder construction; the builder
 # only reads local files (see datasets_internals for what the mark relies on).
 skip_streaming_extension(__name__)
-
-#: Folder inside the datasets cache that holds everything this library writes there (builds, extracted zips).
-#: It is deliberately not named like the dataset: when ``datasets.load_dataset("covid_ct_scan_images")`` runs
-#: without ``import covid_ct_scan_images``, datasets falls back to any cache folder named after the dataset
-#: ("Using the latest cached version ...") and would return an old build without the input fingerprint check.
-LIBRARY_CACHE_FOLDER = f"{DATASET_NAME}-library"
 
 #: Mode every config decodes its images to (``datasets.Image(mode=...)``); the stored bytes stay the files'.
 #: ``ds.cast_column("image", datasets.Image(mode="L"))`` gives grayscale instead.
@@ -102,16 +94,6 @@ class CovidCTConfig(datasets.BuilderConfig, BuildOptions):
         return BuildOptions(**{name: getattr(self, name) for name in BuildOptions.__dataclass_fields__})
 
 
-def library_cache_root(cache_dir: str | os.PathLike[str] | None) -> Path:
-    """The folder inside the datasets cache (or ``cache_dir``) that holds this library's builds."""
-    return Path(cache_dir or datasets.config.HF_DATASETS_CACHE) / LIBRARY_CACHE_FOLDER
-
-
-def library_work_dir(cache_dir: str | os.PathLike[str] | None) -> Path:
-    """The library's own working folder (zip extraction) inside the datasets cache."""
-    return library_cache_root(cache_dir) / "extracted"
-
-
 class CovidCTScanImages(FilesBesideTheData, datasets.GeneratorBasedBuilder):
     """COVID-19-CT SCAN IMAGES (Tianchi 93666): chest radiographs, COVID-19 positive vs negative."""
 
@@ -152,7 +134,7 @@ class CovidCTScanImages(FilesBesideTheData, datasets.GeneratorBasedBuilder):
             if name in kwargs and kwargs[name] == option.default:
                 del kwargs[name]
         raw_path = resolve_data_dir(data_dir)
-        located = locate(raw_path, library_work_dir(cache_dir))
+        located = locate(raw_path, lambda: library_work_dir(cache_dir))
         self._input_fingerprint = input_fingerprint(located, kwargs.get("splits_manifest"), DATASET_VERSION)
         kwargs["hash"] = self._input_fingerprint
         kwargs.setdefault("dataset_name", DATASET_NAME)

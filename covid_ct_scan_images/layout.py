@@ -5,6 +5,9 @@ Every other module imports these constants instead of spelling the names again.
 
 from __future__ import annotations
 
+#: Name the dataset is known by (``datasets.load_dataset("covid_ct_scan_images")``).
+DATASET_NAME = "covid_ct_scan_images"
+
 #: Name of the dataset root folder inside the Tianchi download.
 DATASET_FOLDER = "COVID-19-CT SCAN IMAGES_COVID_datasets"
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -201,8 +201,12 @@ def stray_images(located: DatasetRoot, already_read: set[Path]) -> list[tuple[st
     return stray
 
 
-def locate(path: Path, work_dir: Path) -> DatasetRoot:
-    """Locate the dataset root in a folder, a parent folder or a ``.zip`` (extracted under ``work_dir``)."""
+def locate(path: Path, work_dir: Path | Callable[[], Path]) -> DatasetRoot:
+    """Locate the dataset root in a folder, a parent folder or a ``.zip`` (extracted under ``work_dir``).
+
+    ``work_dir`` may be a function giving the folder, called only for a zip (finding the datasets cache imports
+    datasets, which a folder does not need).
+    """
     from .archive import extract_zip
 
     if path.is_dir():
@@ -213,7 +217,7 @@ def locate(path: Path, work_dir: Path) -> DatasetRoot:
             "a folder that contains it, or the downloaded .zip."
         )
     if zipfile.is_zipfile(path):
-        extracted = extract_zip(path, work_dir)
+        extracted = extract_zip(path, work_dir if isinstance(work_dir, Path) else work_dir())
         try:
             located = find_dataset_root(extracted.folder)
         except DatasetError as error:

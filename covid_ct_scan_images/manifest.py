@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import datasets
+from typing import TYPE_CHECKING
 
 from .splits import Assignment, manifest_sha256
+
+if TYPE_CHECKING:
+    import datasets
 
 
 def manifest_rows(dataset: datasets.DatasetDict) -> list[Assignment]:

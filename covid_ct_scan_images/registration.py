@@ -24,9 +24,13 @@ fails loudly on such a release too.
 from __future__ import annotations
 
 import functools
+import importlib.abc
+import importlib.util
 import inspect
+import sys
 
-from .builder import DATASET_NAME, DATASET_VERSION
+from .layout import DATASET_NAME
+from .versions import DATASET_VERSION
 
 #: Parameters of ``dataset_module_factory`` the wrapper passes on by name.
 _EXPECTED_PARAMETERS = ("path", "data_dir")
@@ -107,3 +111,46 @@ def _wrap(factory, module_class):
 
     dataset_module_factory._covid_ct_wrapped = True
     return dataset_module_factory
+
+
+class _RegisterAfterDatasetsLoads(importlib.abc.MetaPathFinder):
+    """Finds ``datasets`` with the other finders and registers us once its import has run.
+
+    It stays in ``sys.meta_path`` until ``datasets`` is imported: ``importlib.util.find_spec("datasets")``
+    (transformers asks it to see whether datasets is installed) finds a spec without importing anything.
+    """
+
+    def find_spec(self, fullname: str, path=None, target=None):
+        if fullname != "datasets":
+            return None
+        for finder in [finder for finder in sys.meta_path if finder is not self]:
+            spec = finder.find_spec(fullname, path, target) if hasattr(finder, "find_spec") else None
+            if spec is not None:
+                break
+        else:
+            return None
+        if spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return spec
+        load = spec.loader.exec_module
+
+        def exec_module(module) -> None:
+            if self in sys.meta_path:
+                sys.meta_path.remove(self)
+            load(module)
+            register_with_datasets()
+
+        spec.loader.exec_module = exec_module  # type: ignore[method-assign]
+        return spec
+
+
+def register_when_datasets_is_imported() -> None:
+    """:func:`register_with_datasets` now if ``datasets`` is imported, else as soon as it is.
+
+    ``import covid_ct_scan_images`` calls this, so the commands that never touch datasets (``covid-ct audit``,
+    ``covid-ct shortcuts``) do not pay for importing it (pyarrow, pandas: over a second), and the name still
+    resolves in every datasets entry point whatever the order of the two imports.
+    """
+    if "datasets" in sys.modules:
+        register_with_datasets()
+    elif not any(isinstance(finder, _RegisterAfterDatasetsLoads) for finder in sys.meta_path):
+        sys.meta_path.insert(0, _RegisterAfterDatasetsLoads())

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from bad_inputs import read_rows, write_rows
 
-from covid_ct_scan_images.builder import LIBRARY_CACHE_FOLDER
+from covid_ct_scan_images.cache_folders import LIBRARY_CACHE_FOLDER
 from covid_ct_scan_images.export import ExportResult
 from covid_ct_scan_images.layout import folder_for_label
 from covid_ct_scan_images.synthetic import make_synthetic_download

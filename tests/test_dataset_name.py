@@ -9,9 +9,11 @@ from pathlib import Path
 import datasets
 import datasets.inspect
 import datasets.load
+import pytest
 
 import covid_ct_scan_images
-from covid_ct_scan_images.builder import DATASET_NAME, LIBRARY_CACHE_FOLDER
+from covid_ct_scan_images.builder import DATASET_NAME
+from covid_ct_scan_images.cache_folders import LIBRARY_CACHE_FOLDER
 from covid_ct_scan_images.registration import FACTORY_HOLDERS, _compatibility_problems
 
 
@@ -78,9 +80,36 @@ def test_bare_name_without_the_import_fails_instead_of_returning_a_cached_build(
     assert f"ConnectionError: Couldn't reach '{DATASET_NAME}' on the Hub" in result.stderr
 
 
-def test_other_names_pass_through_to_datasets_unchanged(tmp_path: Path):
+def test_other_names_pass_through_to_datasets_unchanged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.chdir(tmp_path)  # datasets looks for data files of "csv" under the working folder (a venv: minutes)
     table = tmp_path / "table.csv"
     table.write_text("a,b\n1,x\n2,y\n", encoding="utf-8")
     assert datasets.get_dataset_config_names("csv") == ["default"]
     loaded = datasets.load_dataset("csv", data_files=str(table), cache_dir=str(tmp_path / "cache"), split="train")
     assert loaded["a"] == [1, 2]
+
+
+@pytest.mark.parametrize(
+    "first_imports",
+    [
+        "import covid_ct_scan_images\nimport datasets\n",
+        "import datasets\nimport covid_ct_scan_images\n",
+        "import covid_ct_scan_images\nimport importlib.util\nassert importlib.util.find_spec('datasets')\n"
+        "from datasets import load_dataset_builder\nimport datasets\n",
+    ],
+    ids=["library-first", "datasets-first", "library-then-availability-check"],
+)
+def test_the_name_resolves_whichever_is_imported_first(
+    first_imports: str, synthetic_root: Path, cache_dir: Path, tmp_path: Path
+):
+    # The library imports datasets on first use only; the name must resolve whatever the order of the imports,
+    # also after something (transformers does) asked importlib whether datasets is installed.
+    code = first_imports + (
+        f"builder = datasets.load_dataset_builder({DATASET_NAME!r}, 'full', data_dir={str(synthetic_root)!r}, "
+        f"cache_dir={str(cache_dir)!r})\n"
+        "print(type(builder).__module__, datasets.get_dataset_config_names('covid_ct_scan_images'))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split(None, 1) == ["covid_ct_scan_images.builder", "['default', 'full', 'resized']\n"]
+

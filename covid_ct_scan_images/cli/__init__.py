@@ -22,12 +22,12 @@ SUBCOMMANDS = ("prepare", "audit", "shortcuts", "demo", "export", "push")
 
 def version_line() -> str:
     """The ``--version`` text: this library's version, the dataset version and the datasets release it runs on."""
-    import datasets
+    from importlib.metadata import version  # not ``datasets.__version__``: every command builds this parser
 
     from .. import __version__
-    from ..builder import DATASET_VERSION
+    from ..versions import DATASET_VERSION
 
-    return f"covid-ct {__version__} (dataset version {DATASET_VERSION}, datasets {datasets.__version__})"
+    return f"covid-ct {__version__} (dataset version {DATASET_VERSION}, datasets {version('datasets')})"
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
@@ -78,19 +78,16 @@ def disk_full_message(error: OSError, data_path: str | None) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``covid-ct`` with ``argv`` and return its exit code."""
-    import datasets
-
     from ..errors import DatasetError, UsageError
+    from ..progress import bars_switched_off
 
     arguments = list(sys.argv[1:] if argv is None else argv)
     command = next((argument for argument in arguments if not argument.startswith("-")), None)
     parser = build_parser(only=command)
     args = parser.parse_args(arguments)
-    bars_were_on = datasets.is_progress_bar_enabled()
-    if args.quiet or not sys.stderr.isatty():
-        datasets.disable_progress_bars()  # ours and datasets' own (see covid_ct_scan_images.progress)
     try:
-        return int(args.handler(args))
+        with bars_switched_off(args.quiet or not sys.stderr.isatty()):  # ours and datasets' own
+            return int(args.handler(args))
     except DatasetError as error:
         if args.debug:
             raise
@@ -114,6 +111,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"covid-ct {args.command}: interrupted", file=sys.stderr)
         return 130
-    finally:
-        if bars_were_on:  # main() may be called in-process; leave the switch as it was
-            datasets.enable_progress_bars()

@@ -12,7 +12,7 @@ from pathlib import Path
 from ..atomic_files import write_atomically
 from ..errors import UsageError
 from ..plan import BuildOptions, audit
-from .prepare import add_build_options, build_options
+from .options import add_build_options, build_options
 
 
 def run(args: argparse.Namespace) -> int:

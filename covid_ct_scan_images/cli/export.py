@@ -7,7 +7,7 @@ import sys
 
 from ..export import export_dataset
 from ..synthetic import SYNTHETIC_BANNER
-from .prepare import add_build_options, build_options
+from .options import add_build_options, build_options
 
 
 def add_export_options(parser: argparse.ArgumentParser) -> None:

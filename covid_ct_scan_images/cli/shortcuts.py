@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..builder import library_work_dir
+from ..cache_folders import library_work_dir
 from ..errors import UsageError
 from ..locate import locate, resolve_data_dir
 from ..plan import BuildOptions, plan_dataset
@@ -19,7 +19,7 @@ from ..shortcuts import (
     shortcut_report_of_plan,
 )
 from ..synthetic import SYNTHETIC_BANNER
-from .prepare import add_build_options, build_options
+from .options import add_build_options, build_options
 
 
 def run(args: argparse.Namespace) -> int:
@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--n-bootstrap must be 0 or more, got {args.n_bootstrap}")
     if not 0.0 < args.center_fraction < 1.0:
         raise UsageError(f"--center-fraction must be between 0 and 1, got {args.center_fraction}")
-    located = locate(resolve_data_dir(args.path), library_work_dir(args.cache_dir))
+    located = locate(resolve_data_dir(args.path), lambda: library_work_dir(args.cache_dir))
     plan = plan_dataset(located, BuildOptions(**build_options(args)))
     report = shortcut_report_of_plan(plan, ProbeSettings(args.n_bootstrap, args.seed, args.center_fraction))
     if plan.report.synthetic:
