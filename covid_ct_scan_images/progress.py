@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
@@ -54,10 +54,25 @@ def bars_switched_off(off: bool) -> Iterator[None]:
             datasets.enable_progress_bars()
 
 
-def progress(items: Iterable[Item], description: str, total: int | None = None, unit: str = "image") -> Iterator[Item]:
-    """Yield ``items`` while showing a progress bar on stderr (when bars are on and stderr is a terminal)."""
+def progress(
+    items: Iterable[Item],
+    description: str,
+    total: int | None = None,
+    unit: str = "image",
+    size: Callable[[Item], int] | None = None,
+) -> Iterator[Item]:
+    """Yield ``items`` while showing a progress bar on stderr (when bars are on and stderr is a terminal).
+
+    ``size`` tells how many units one item holds (a batch), when not one.
+    """
     from tqdm import tqdm
 
     disable = None if bars_enabled() else True
-    with tqdm(items, desc=description, total=total, unit=unit, disable=disable, leave=False) as bar:
-        yield from bar
+    if size is None:
+        with tqdm(items, desc=description, total=total, unit=unit, disable=disable, leave=False) as bar:
+            yield from bar
+        return
+    with tqdm(desc=description, total=total, unit=unit, disable=disable, leave=False) as bar:
+        for item in items:
+            yield item
+            bar.update(size(item))

@@ -59,13 +59,17 @@ def fast_ranking_metrics(labels: np.ndarray, scores: np.ndarray) -> tuple[float 
 
 
 def _metrics_from_counts(true_positives: np.ndarray, false_positives: np.ndarray) -> tuple[float, float]:
-    """AUROC and average precision from the cumulative counts at each distinct score (highest first)."""
+    """AUROC and average precision from the cumulative counts at each distinct score (highest first).
+
+    The terms are summed in order (``cumsum``), not pairwise (``sum``): the sum is then unchanged by exact
+    zeros between the terms, which :meth:`PresortedScores.metrics_of_resamples` relies on.
+    """
     tpr = np.concatenate(([0], true_positives)) / true_positives[-1]
     fpr = np.concatenate(([0], false_positives)) / false_positives[-1]
-    auroc = float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2))
+    auroc = float(np.cumsum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2)[-1])
     precision = true_positives / (true_positives + false_positives)
     recall_steps = np.diff(true_positives, prepend=0) / true_positives[-1]
-    return auroc, float(np.sum(recall_steps * precision))
+    return auroc, float(np.cumsum(recall_steps * precision)[-1])
 
 
 class PresortedScores:
@@ -96,6 +100,28 @@ class PresortedScores:
         true_positives = true_positives[present]
         return _metrics_from_counts(true_positives, drawn[present] - true_positives)
 
+    def metrics_of_resamples(self, draws: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`metrics` of many resamples at once (one per row of ``draws``), NaN where a resample has one class.
+
+        Scores a resample does not draw stay in its row as steps of zero width, which add exact zeros to the
+        in-order sums of :func:`_metrics_from_counts`: each row's numbers are :meth:`metrics`', bit for bit.
+        """
+        weights = draws[:, self._order]
+        drawn = np.cumsum(weights, axis=1)[:, self._run_ends]
+        true_positives = np.cumsum(weights * self._positive, axis=1)[:, self._run_ends]
+        false_positives = drawn - true_positives
+        both_classes = (true_positives[:, -1] > 0) & (false_positives[:, -1] > 0)
+        positives = np.where(both_classes, true_positives[:, -1], 1)[:, None]
+        negatives = np.where(both_classes, false_positives[:, -1], 1)[:, None]
+        start = np.zeros((len(draws), 1), dtype=np.int64)
+        tpr = np.concatenate((start, true_positives), axis=1) / positives
+        fpr = np.concatenate((start, false_positives), axis=1) / negatives
+        auroc = np.cumsum(np.diff(fpr, axis=1) * (tpr[:, 1:] + tpr[:, :-1]) / 2, axis=1)[:, -1]
+        precision = np.divide(true_positives, drawn, out=np.zeros(drawn.shape), where=drawn > 0)
+        recall_steps = np.diff(true_positives, axis=1, prepend=0) / positives
+        auprc = np.cumsum(recall_steps * precision, axis=1)[:, -1]
+        return np.where(both_classes, auroc, np.nan), np.where(both_classes, auprc, np.nan)
+
 
 def group_resamples(groups: Sequence[str], n_resamples: int, seed: int) -> Iterator[np.ndarray]:
     """Yield item index arrays, each drawing as many groups as there are, with replacement."""
@@ -105,6 +131,22 @@ def group_resamples(groups: Sequence[str], n_resamples: int, seed: int) -> Itera
     for _ in range(n_resamples):
         drawn = rng.integers(0, len(members), size=len(members))
         yield np.concatenate([members[group] for group in drawn])
+
+
+def group_draw_counts(groups: Sequence[str], n_resamples: int, seed: int, rows: int = 100) -> Iterator[np.ndarray]:
+    """The resamples of :func:`group_resamples` (same groups, count and seed) as draw counts, ``rows`` at a time.
+
+    Each row holds, for every item, how many times the resample draws it (``np.bincount`` of its indices).
+    """
+    _, codes = np.unique(np.asarray(groups, dtype=object).astype(str), return_inverse=True)
+    n_groups = int(codes.max()) + 1
+    rng = np.random.default_rng(seed)
+    for start in range(0, n_resamples, rows):
+        count = min(rows, n_resamples - start)
+        drawn = np.stack([rng.integers(0, n_groups, size=n_groups) for _ in range(count)])  # as group_resamples
+        cells = (drawn + n_groups * np.arange(count)[:, None]).ravel()
+        group_counts = np.bincount(cells, minlength=count * n_groups).reshape(count, n_groups)
+        yield group_counts[:, codes]
 
 
 def percentile_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float] | None:

@@ -25,7 +25,7 @@ from ..errors import DatasetError
 from ..filestore import ContentMemo, kind_version, open_memo, store_folder
 from ..plan import DatasetPlan, images_in_row_order
 from ..progress import progress
-from ..statistics import PresortedScores, bootstrap_intervals, ranking_metrics
+from ..statistics import PresortedScores, group_draw_counts, percentile_interval, ranking_metrics
 from .features import (
     CENTER_FRACTION,
     HISTOGRAM_BINS,
@@ -165,16 +165,14 @@ def probe_intervals(
     """
 
     presorted = [PresortedScores(labels, score) for score in scores]  # one sort per probe, not per resample
-
-    def statistics(indices: np.ndarray) -> dict[tuple[int, str], float | None]:
-        values: dict[tuple[int, str], float | None] = {}
-        draws = np.bincount(indices, minlength=len(labels))
-        for position, score in enumerate(presorted):
-            values[position, "auroc"], values[position, "auprc"] = score.metrics(draws)
-        return values
-
-    intervals = bootstrap_intervals(statistics, patient_ids, n_resamples, seed)
-    return [(intervals.get((position, "auroc")), intervals.get((position, "auprc"))) for position in range(len(scores))]
+    values: list[tuple[list[float], list[float]]] = [([], []) for _ in scores]
+    resamples = group_draw_counts(patient_ids, n_resamples, seed)
+    for draws in progress(resamples, "bootstrap", total=n_resamples, unit="resample", size=len):
+        for score, (aurocs, auprcs) in zip(presorted, values, strict=True):
+            auroc, auprc = score.metrics_of_resamples(draws)
+            aurocs.extend(auroc[~np.isnan(auroc)])
+            auprcs.extend(auprc[~np.isnan(auprc)])
+    return [(percentile_interval(aurocs), percentile_interval(auprcs)) for aurocs, auprcs in values]
 
 
 def _image_bytes(dataset) -> Iterator[bytes]:
