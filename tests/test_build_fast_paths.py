@@ -80,3 +80,23 @@ def test_intensity_features_of_8_bit_pixels_equal_those_of_the_same_values_as_fl
         assert fast.tobytes() == intensity_vector(gray.astype(np.float64)).tobytes()
         histogram, _ = np.histogram(gray.astype(np.float64), bins=HISTOGRAM_BINS, range=(0.0, 256.0))
         assert fast[:HISTOGRAM_BINS].tobytes() == (histogram / gray.size).tobytes()
+
+
+@pytest.mark.parametrize("mode", ["L", "I;16", "1", "LA", "RGB", "RGBA", "P"])
+def test_feature_grayscale_equals_the_models_rgb_pixels_converted_to_gray(mode: str) -> None:
+    # Single-channel sources skip the RGB round trip; Pillow's RGB -> L gives a repeated value back exactly.
+    from PIL import Image
+
+    from covid_ct_scan_images.imaging import to_rgb
+    from covid_ct_scan_images.shortcuts.features import _grayscale
+
+    rng = np.random.default_rng(3)
+    pixels = rng.integers(0, 256, (90, 120, 4), dtype=np.uint8)
+    source = Image.fromarray(pixels)
+    image = {
+        "I;16": Image.fromarray(pixels[..., 0].astype(np.uint16) * 250),
+        "P": source.convert("RGB").convert("P"),
+    }.get(mode) or source.convert(mode)
+    assert image.mode == mode
+    expected = to_rgb(image).convert("L")
+    assert np.array_equal(_grayscale(image), np.asarray(expected, dtype=np.uint8))

@@ -177,7 +177,8 @@ def _grayscale(image: Image.Image) -> np.ndarray:
     """
     if (image.format or "").upper() in JPEG_FORMATS:
         image.draft("RGB" if image.mode == "RGB" else image.mode, (WORKING_SIDE, WORKING_SIDE))
-    gray = to_rgb(image).convert("L")
+    # A single-channel source stays one channel: its RGB form repeats the value, which Pillow's RGB -> L gives back.
+    gray = to_rgb(image, keep_grayscale=True).convert("L")
     gray.thumbnail((WORKING_SIDE, WORKING_SIDE), Image.Resampling.BILINEAR)
     return np.asarray(gray, dtype=np.uint8)
 
@@ -185,18 +186,20 @@ def _grayscale(image: Image.Image) -> np.ndarray:
 def intensity_vector(gray: np.ndarray) -> np.ndarray:
     """Return the :data:`INTENSITY_FEATURES` of a grayscale array with values in [0, 255].
 
-    An 8-bit array's histogram is counted directly (the bin of a value is the value divided by the whole number
-    of levels per bin): the same counts as ``np.histogram`` gives, several times faster. Its mean, standard
-    deviation and percentiles equal those of the same values as floats (sums of small integers are exact).
+    An 8-bit array's values are counted per level once: the histogram adds the levels of each bin (the same
+    counts as ``np.histogram`` gives, several times faster), and the percentiles are those of the values laid
+    out in order from the counts (the same numbers as of the array itself, without sorting it). Its mean,
+    standard deviation and percentiles equal those of the same values as floats (sums of small integers are exact).
     """
     if gray.dtype == np.uint8 and 256 % HISTOGRAM_BINS == 0:
-        histogram = np.bincount((gray // (256 // HISTOGRAM_BINS)).ravel(), minlength=HISTOGRAM_BINS)
+        levels = np.bincount(gray.ravel(), minlength=256)
+        histogram = levels.reshape(HISTOGRAM_BINS, -1).sum(axis=1)
+        percentiles = np.percentile(np.repeat(np.arange(256, dtype=np.uint8), levels), PERCENTILES)
     else:
         histogram, _ = np.histogram(gray, bins=HISTOGRAM_BINS, range=(0.0, 256.0))
+        percentiles = np.percentile(gray, PERCENTILES)
     histogram = histogram / max(gray.size, 1)
-    return np.concatenate(
-        [histogram, [gray.mean() / 255.0, gray.std() / 255.0], np.percentile(gray, PERCENTILES) / 255.0]
-    )
+    return np.concatenate([histogram, [gray.mean() / 255.0, gray.std() / 255.0], percentiles / 255.0])
 
 
 def thumbnail_vector(gray: np.ndarray) -> np.ndarray:
