@@ -12,6 +12,7 @@ import datasets
 from .audit_report import Report
 from .builder import DATASET_NAME, MANIFEST_FILENAME, REPORT_FILENAME, CovidCTScanImages, saved_report
 from .freshness import changed_files
+from .plan import DatasetPlan
 from .readonly import load_read_only_cache
 
 
@@ -25,6 +26,8 @@ class PreparedDataset:
     reused: bool
     #: Files whose bytes no longer matched the cache (same size and modification time): it was rebuilt.
     rebuilt_for: list[str] = field(default_factory=list)
+    #: The images as planned (with the hashes of their bytes) when this call built the dataset; ``None`` on reuse.
+    plan: DatasetPlan | None = None
 
     @property
     def manifest_path(self) -> Path:
@@ -77,7 +80,9 @@ def prepare(
         builder.download_and_prepare()
     report = Report.from_dict(saved_report(built))
     dataset = builder.as_dataset()
-    return PreparedDataset(dataset=dataset, cache_dir=built, report=report, reused=reused, rebuilt_for=changed)
+    return PreparedDataset(
+        dataset=dataset, cache_dir=built, report=report, reused=reused, rebuilt_for=changed, plan=builder.plan
+    )
 
 
 def load_dataset(

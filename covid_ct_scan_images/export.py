@@ -163,14 +163,29 @@ def _build_configs(
 
 
 def _shortcut_audit(
-    full: datasets.Dataset, n_bootstrap: int | None, note: Callable[[str], None] | None
+    full: PreparedDataset, n_bootstrap: int | None, note: Callable[[str], None] | None
 ) -> ShortcutReport:
-    """The shortcut report of ``full``: the one the file store remembers for the same input, else computed now."""
-    from .shortcuts.probes import DEFAULT_BOOTSTRAP, ProbeSettings, remembered_shortcut_report, run_shortcut_probes
+    """The shortcut report of ``full``: the one the file store remembers for the same input, else computed now.
 
-    n_bootstrap = DEFAULT_BOOTSTRAP if n_bootstrap is None else n_bootstrap
+    When ``full`` was built by this call, its plan holds every image's hash, so the images' bytes are not read
+    back from the Arrow cache to find the features and the report; either way the report is the same.
+    """
+    from .shortcuts.probes import (
+        DEFAULT_BOOTSTRAP,
+        ProbeSettings,
+        remembered_report_of_plan,
+        remembered_shortcut_report,
+        run_shortcut_probes,
+        shortcut_report_of_plan,
+    )
+
+    settings = ProbeSettings(n_bootstrap=DEFAULT_BOOTSTRAP if n_bootstrap is None else n_bootstrap)
     tell = note or (lambda _line: None)
-    remembered = remembered_shortcut_report(full, ProbeSettings(n_bootstrap=n_bootstrap))
+    dataset, plan = full.dataset["train"], full.plan
+    if plan is not None:
+        remembered = remembered_report_of_plan(plan, settings)
+    else:
+        remembered = remembered_shortcut_report(dataset, settings)
     if remembered is not None:
         tell("reusing the shortcut report that `covid-ct shortcuts` computed for this input")
         return remembered
@@ -178,7 +193,9 @@ def _shortcut_audit(
         "computing the shortcut probes for the card (minutes on the full download); --shortcuts-json FILE "
         "reuses a saved `covid-ct shortcuts PATH --json FILE` run, --no-shortcuts skips them"
     )
-    return run_shortcut_probes(full, n_bootstrap=n_bootstrap)
+    if plan is not None:
+        return shortcut_report_of_plan(plan, settings)
+    return run_shortcut_probes(dataset, n_bootstrap=settings.n_bootstrap)
 
 
 def _write_card_and_reports(
@@ -234,7 +251,7 @@ def export_dataset(
     if shortcuts is not None:
         shortcuts.check_computed_on(full, shortcuts_json)  # type: ignore[arg-type]
     elif compute_shortcuts:
-        shortcuts = _shortcut_audit(full, n_bootstrap, note)
+        shortcuts = _shortcut_audit(builds["full"], n_bootstrap, note)
     root = builds["default"].report.root
     folders = local_folders(data_dir, root, options.get("splits_manifest"), cache_dir)  # type: ignore[arg-type]
     shards = plan_shards(builds, max_shard_bytes)

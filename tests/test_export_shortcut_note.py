@@ -52,3 +52,23 @@ def test_export_reusing_a_stored_report_does_not_import_scikit_learn(
     code, imported, err = cli_in_fresh_interpreter(["export", root, tmp_path / "out", "--cache-dir", cache], "sklearn")
     assert REUSING in err, err
     assert (code, imported) == (0, False)
+
+
+def test_export_that_builds_the_full_config_finds_the_report_by_its_plan_not_its_arrow_bytes(
+    root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    saved = tmp_path / "probes.json"
+    arguments = ["--cache-dir", tmp_path / "cache", "--n-bootstrap", str(TEST_BOOTSTRAP)]
+    assert run_cli(capsys, "shortcuts", root, "--json", saved, *arguments)[0] == 0  # plans, builds nothing
+
+    def no_arrow_reads(_dataset):
+        raise AssertionError("the images' bytes were read back from the Arrow cache")
+
+    monkeypatch.setattr("covid_ct_scan_images.shortcuts.probes._image_bytes", no_arrow_reads)
+    notes: list[str] = []
+    result = export_dataset(
+        root, tmp_path / "out", cache_dir=tmp_path / "cache", n_bootstrap=TEST_BOOTSTRAP, note=notes.append
+    )
+    assert notes == [REUSING]
+    assert result.builds["full"].plan is not None  # built by this export, not reused
+    assert ShortcutReport.from_json(result.out_dir / "shortcut_probes.json") == ShortcutReport.from_json(saved)

@@ -224,10 +224,23 @@ def shortcut_report_of_plan(plan: DatasetPlan, settings: ProbeSettings | None = 
     images the store lacks are read and decoded. ``covid-ct shortcuts`` runs this: it needs no Arrow cache.
     """
     settings = settings or ProbeSettings()
+    return _report(_plan_inputs(plan, settings), settings, PROBES)
+
+
+def remembered_report_of_plan(plan: DatasetPlan, settings: ProbeSettings | None = None) -> ShortcutReport | None:
+    """:func:`remembered_shortcut_report` for the ``full`` config of ``plan``, read as :func:`shortcut_report_of_plan`
+    reads it (no image bytes are read for the features the file store holds)."""
+    if store_folder() is None:
+        return None
+    settings = settings or ProbeSettings()
+    return _stored_report(*_remembered_reports(_plan_inputs(plan, settings), settings, PROBES))
+
+
+def _plan_inputs(plan: DatasetPlan, settings: ProbeSettings) -> ProbeInputs:
+    """The probes' checked inputs for the ``full`` config of ``plan``: its rows, in its order."""
     images = images_in_row_order(plan.images)
     labels = np.asarray([image.assignment.label for image in images], dtype=np.int64)
     folds = np.asarray([image.assignment.fold for image in images], dtype=np.int64)
-    patient_ids = [image.assignment.patient_id for image in images]
     _check_targets(labels, folds, settings.center_fraction)
     try:
         matrices = extract_file_features(
@@ -235,7 +248,7 @@ def shortcut_report_of_plan(plan: DatasetPlan, settings: ProbeSettings | None = 
         )
     except ImageFeatureError as error:
         raise _undecodable(images[error.index].file.file_name, error) from error
-    return _report(ProbeInputs(matrices, labels, folds, patient_ids), settings, PROBES)
+    return ProbeInputs(matrices, labels, folds, [image.assignment.patient_id for image in images])
 
 
 @dataclass(frozen=True)
