@@ -78,4 +78,3 @@ def test_a_cold_prepare_does_not_import_scikit_learn(
         ["prepare", synthetic_root, "--cache-dir", tmp_path / "cache", "--quiet"], "sklearn"
     )
     assert (code, imported) == (0, False)
-
