@@ -26,9 +26,9 @@ from covid_ct_scan_images.shortcuts.features import (
     METADATA_FEATURES,
     THUMBNAIL_SIDE,
     ImageFeatureError,
-    border_features,
-    center_features,
+    border_pixels,
     center_mask,
+    center_pixels,
     estimate_jpeg_quality,
     extract_file_features,
     image_features,
@@ -228,9 +228,9 @@ def test_border_and_centre_views_partition_the_thumbnail() -> None:
     mask = center_mask(fraction=0.6)
     assert mask.sum() == round(THUMBNAIL_SIDE * 0.6) ** 2
     thumbnails = np.random.default_rng(0).random((3, THUMBNAIL_SIDE**2))
-    border, centre = border_features(thumbnails), center_features(thumbnails)
-    assert np.array_equal(border + centre, thumbnails)
-    assert not border[:, mask].any() and not centre[:, ~mask].any()
+    border, centre = border_pixels(thumbnails), center_pixels(thumbnails)
+    assert np.array_equal(border, thumbnails[:, ~mask]) and np.array_equal(centre, thumbnails[:, mask])
+    assert border.shape[1] + centre.shape[1] == THUMBNAIL_SIDE**2
 
 
 def test_cli_end_to_end_on_a_synthetic_raw_download(
@@ -270,8 +270,9 @@ def test_pixel_probes_fit_only_the_pixels_their_mask_keeps(metadata_planted: Sho
     # Fitting the zeroed pixels as well gives the same model: the same ranking of the images.
     thumbnails = np.random.default_rng(2).random((60, THUMBNAIL_SIDE**2))
     labels, folds = np.tile([0, 1], 30), np.repeat(np.arange(5), 12)
-    with_zeros = out_of_fold_scores(lambda: logistic_regression(0), border_features(thumbnails), labels, folds)
-    kept_only = out_of_fold_scores(lambda: logistic_regression(0), thumbnails[:, ~mask], labels, folds)
+    zeroed = np.where(mask, 0.0, thumbnails)
+    with_zeros = out_of_fold_scores(lambda: logistic_regression(0), zeroed, labels, folds)
+    kept_only = out_of_fold_scores(lambda: logistic_regression(0), border_pixels(thumbnails), labels, folds)
     assert np.allclose(with_zeros, kept_only, rtol=0, atol=1e-8)
     assert np.array_equal(np.argsort(with_zeros, kind="stable"), np.argsort(kept_only, kind="stable"))
 

@@ -89,7 +89,7 @@ class FeatureMatrices:
     """The probe inputs for a set of images, one row per image.
 
     ``thumbnails`` holds the 64 x 64 grayscale views scaled to [0, 1]; the border and centre
-    probes mask them with :func:`border_features` and :func:`center_features`.
+    probes see the part of them :func:`border_pixels` and :func:`center_pixels` keep.
     """
 
     metadata: np.ndarray
@@ -398,11 +398,11 @@ def center_mask(side: int = THUMBNAIL_SIDE, fraction: float = CENTER_FRACTION) -
     return mask.ravel()
 
 
-def border_features(thumbnails: np.ndarray, fraction: float = CENTER_FRACTION) -> np.ndarray:
-    """Return the thumbnails with the central region set to zero (the border-only probe's input)."""
-    return np.where(center_mask(fraction=fraction), 0.0, thumbnails)
+def border_pixels(thumbnails: np.ndarray, fraction: float = CENTER_FRACTION) -> np.ndarray:
+    """Return the thumbnails' pixels outside the central region (the border-only probe's input), one row each."""
+    return thumbnails[:, ~center_mask(fraction=fraction)]
 
 
-def center_features(thumbnails: np.ndarray, fraction: float = CENTER_FRACTION) -> np.ndarray:
-    """Return the thumbnails with everything outside the central region set to zero."""
-    return np.where(center_mask(fraction=fraction), thumbnails, 0.0)
+def center_pixels(thumbnails: np.ndarray, fraction: float = CENTER_FRACTION) -> np.ndarray:
+    """Return the thumbnails' pixels inside the central region (the centre-only probe's input), one row each."""
+    return thumbnails[:, center_mask(fraction=fraction)]
