@@ -1,9 +1,9 @@
 """Make the name ``"covid_ct_scan_images"`` resolve to this library's builder in every datasets entry point.
 
 datasets 5.x no longer runs loading scripts, so a dataset name can only reach Python code through
-``datasets.load.dataset_module_factory``. :func:`register_with_datasets` (run by ``import
-covid_ct_scan_images``) wraps that function: for our name it returns a ``DatasetModule`` pointing at
-:mod:`covid_ct_scan_images.builder`; every other name is passed on untouched.
+``datasets.load.dataset_module_factory``. :func:`register_with_datasets` (run once both
+``covid_ct_scan_images`` and datasets are imported) wraps that function: for our name it returns a
+``DatasetModule`` pointing at :mod:`covid_ct_scan_images.builder`; every other name is passed on untouched.
 
 This module and :mod:`covid_ct_scan_images.datasets_internals` (the builder's two) are the only ones that touch
 datasets internals. What this one relies on, and what breaks without it:
@@ -16,6 +16,10 @@ datasets internals. What this one relies on, and what breaks without it:
   ``get_dataset_default_config_name`` go to the Hub even after the import. (``get_dataset_split_names``,
   ``get_dataset_infos`` and ``get_dataset_config_info`` go through ``load_dataset_builder``.)
 
+``import covid_ct_scan_images`` does not import datasets (over a second, for the commands that never build):
+when datasets is not imported yet, :func:`register_when_datasets_is_imported` puts a finder in ``sys.meta_path``
+(Python's public import hook) that registers as soon as datasets' own import has run.
+
 The checks run at registration and raise :class:`DatasetsCompatibilityError` with a clear message if a
 datasets release changed any of this (no silent fallback to a Hub lookup); tests/test_dataset_name.py
 fails loudly on such a release too.
@@ -25,7 +29,6 @@ from __future__ import annotations
 
 import functools
 import importlib.abc
-import importlib.util
 import inspect
 import sys
 
