@@ -170,14 +170,8 @@ def _shortcut_audit(
     When ``full`` was built by this call, its plan holds every image's hash, so the images' bytes are not read
     back from the Arrow cache to find the features and the report; either way the report is the same.
     """
-    from .shortcuts.probes import (
-        DEFAULT_BOOTSTRAP,
-        ProbeSettings,
-        remembered_report_of_plan,
-        remembered_shortcut_report,
-        run_shortcut_probes,
-        shortcut_report_of_plan,
-    )
+    from .planned_shortcuts import remembered_report_of_plan, shortcut_report_of_plan
+    from .shortcuts.probes import DEFAULT_BOOTSTRAP, ProbeSettings, remembered_shortcut_report, run_shortcut_probes
 
     settings = ProbeSettings(n_bootstrap=DEFAULT_BOOTSTRAP if n_bootstrap is None else n_bootstrap)
     tell = note or (lambda _line: None)

@@ -8,6 +8,7 @@ from ..cache_folders import library_work_dir
 from ..errors import UsageError
 from ..locate import locate, resolve_data_dir
 from ..plan import BuildOptions, plan_dataset
+from ..planned_shortcuts import shortcut_report_of_plan
 from ..shortcuts import (
     CENTER_FRACTION,
     DEFAULT_BOOTSTRAP,
@@ -16,7 +17,6 @@ from ..shortcuts import (
     format_summary,
     format_table,
     interpretation,
-    shortcut_report_of_plan,
 )
 from ..synthetic import SYNTHETIC_BANNER
 from .options import add_build_options, build_options

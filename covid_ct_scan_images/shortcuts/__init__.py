@@ -27,11 +27,10 @@ if TYPE_CHECKING:
         Probe,
         ProbeSettings,
         run_shortcut_probes,
-        shortcut_report_of_plan,
     )
 
 #: Names served from :mod:`.probes` on first use: the dataset build (whose inspection computes the features of
-#: :mod:`.features`) imports this package, and :mod:`.probes` imports the plan and the statistics it does not need.
+#: :mod:`.features`) imports this package, and does not need the probes' models and statistics.
 _FROM_PROBES = frozenset(
     {
         "DEFAULT_BOOTSTRAP",
@@ -40,7 +39,6 @@ _FROM_PROBES = frozenset(
         "Probe",
         "ProbeSettings",
         "run_shortcut_probes",
-        "shortcut_report_of_plan",
     }
 )
 
@@ -66,5 +64,4 @@ __all__ = [
     "format_table",
     "interpretation",
     "run_shortcut_probes",
-    "shortcut_report_of_plan",
 ]

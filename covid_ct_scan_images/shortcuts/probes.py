@@ -23,7 +23,6 @@ from threadpoolctl import threadpool_limits
 
 from ..errors import DatasetError
 from ..filestore import ContentMemo, kind_version, open_memo, store_folder
-from ..plan import DatasetPlan, images_in_row_order
 from ..progress import progress
 from ..statistics import PresortedScores, group_draw_counts, percentile_interval, ranking_metrics
 from .features import (
@@ -35,7 +34,6 @@ from .features import (
     border_pixels,
     center_pixels,
     extract_features,
-    extract_file_features,
 )
 from .report import REPORT_FORMAT, ProbeResult, ShortcutReport, chance_result
 
@@ -213,45 +211,7 @@ def run_shortcut_probes(
     resamples (0 for none). The same ``seed`` gives the same numbers.
     """
     settings = ProbeSettings(n_bootstrap, seed, center_fraction)
-    return _report(_dataset_inputs(dataset, settings), settings, probes)
-
-
-def shortcut_report_of_plan(plan: DatasetPlan, settings: ProbeSettings | None = None) -> ShortcutReport:
-    """The report :func:`run_shortcut_probes` gives for the ``full`` config of ``plan``, without building it.
-
-    The rows are the ``full`` config's (every planned image, in its order, with its label, patient and fold);
-    each image's features come from the file store under the hash the inventory took of its bytes, and only the
-    images the store lacks are read and decoded. ``covid-ct shortcuts`` runs this: it needs no Arrow cache.
-    """
-    settings = settings or ProbeSettings()
-    return _report(_plan_inputs(plan, settings), settings, PROBES)
-
-
-def remembered_report_of_plan(plan: DatasetPlan, settings: ProbeSettings | None = None) -> ShortcutReport | None:
-    """The report the file store holds for the ``full`` config of ``plan`` and ``settings``, or ``None``.
-
-    The plan's counterpart of :func:`remembered_shortcut_report`: features come as in :func:`shortcut_report_of_plan`
-    (no image bytes read for those the store holds), and no probe is fitted.
-    """
-    if store_folder() is None:
-        return None
-    settings = settings or ProbeSettings()
-    return _stored_report(*_remembered_reports(_plan_inputs(plan, settings), settings, PROBES))
-
-
-def _plan_inputs(plan: DatasetPlan, settings: ProbeSettings) -> ProbeInputs:
-    """The probes' checked inputs for the ``full`` config of ``plan``: its rows, in its order."""
-    images = images_in_row_order(plan.images)
-    labels = np.asarray([image.assignment.label for image in images], dtype=np.int64)
-    folds = np.asarray([image.assignment.fold for image in images], dtype=np.int64)
-    _check_targets(labels, folds, settings.center_fraction)
-    try:
-        matrices = extract_file_features(
-            progress([(image.file.path, image.file.sha256) for image in images], "shortcut features", unit="file")
-        )
-    except ImageFeatureError as error:
-        raise _undecodable(images[error.index].file.file_name, error) from error
-    return ProbeInputs(matrices, labels, folds, [image.assignment.patient_id for image in images])
+    return shortcut_report(_dataset_inputs(dataset, settings), settings, probes)
 
 
 @dataclass(frozen=True)
@@ -264,7 +224,7 @@ class ProbeInputs:
     patient_ids: list[str]
 
 
-def _report(inputs: ProbeInputs, settings: ProbeSettings, probes: Sequence[Probe]) -> ShortcutReport:
+def shortcut_report(inputs: ProbeInputs, settings: ProbeSettings, probes: Sequence[Probe] = PROBES) -> ShortcutReport:
     """The report the file store holds for ``inputs`` and ``settings``, else the probes scored now (and stored)."""
     memo, key = _remembered_reports(inputs, settings, probes)
     stored = _stored_report(memo, key)
@@ -288,7 +248,7 @@ def _report(inputs: ProbeInputs, settings: ProbeSettings, probes: Sequence[Probe
     return report
 
 
-def _check_targets(labels: np.ndarray, folds: np.ndarray, center_fraction: float) -> None:
+def check_targets(labels: np.ndarray, folds: np.ndarray, center_fraction: float) -> None:
     """Refuse inputs the probes cannot score: one class only, one fold only, a centre fraction outside (0, 1)."""
     if not 0.0 < center_fraction < 1.0:
         raise DatasetError(f"the centre fraction must be between 0 and 1, got {center_fraction}")
@@ -309,12 +269,13 @@ def _dataset_inputs(dataset, settings: ProbeSettings) -> ProbeInputs:
         )
     labels = np.asarray(dataset["label"], dtype=np.int64)
     folds = np.asarray(dataset["fold"], dtype=np.int64)
-    _check_targets(labels, folds, settings.center_fraction)
+    check_targets(labels, folds, settings.center_fraction)
     patient_ids = [str(patient) for patient in dataset["patient_id"]]
     return ProbeInputs(_dataset_features(dataset), labels, folds, patient_ids)
 
 
-def _undecodable(name: str, error: ImageFeatureError) -> DatasetError:
+def undecodable(name: str, error: ImageFeatureError) -> DatasetError:
+    """The error naming an image (by ``name``) whose features could not be read."""
     return DatasetError(
         f"{name} could not be decoded for the shortcut probes ({error.__cause__}); rebuild the dataset "
         "with --full-decode to find and leave out damaged images"
@@ -328,7 +289,7 @@ def _dataset_features(dataset) -> FeatureMatrices:
     except ImageFeatureError as error:
         has_id = "image_id" in dataset.column_names
         name = dataset.select_columns(["image_id"])[error.index]["image_id"] if has_id else f"row {error.index}"
-        raise _undecodable(name, error) from error
+        raise undecodable(name, error) from error
 
 
 def _score_probes(probes: Sequence[Probe], inputs: ProbeInputs, settings: ProbeSettings) -> list[ProbeResult]:
@@ -370,7 +331,12 @@ def remembered_shortcut_report(dataset, settings: ProbeSettings | None = None) -
     if store_folder() is None:
         return None
     settings = settings or ProbeSettings()
-    return _stored_report(*_remembered_reports(_dataset_inputs(dataset, settings), settings, PROBES))
+    return remembered_report(_dataset_inputs(dataset, settings), settings)
+
+
+def remembered_report(inputs: ProbeInputs, settings: ProbeSettings) -> ShortcutReport | None:
+    """The report the file store holds for ``inputs`` and ``settings`` (built-in probes), or ``None``; fits nothing."""
+    return _stored_report(*_remembered_reports(inputs, settings, PROBES))
 
 
 def _stored_report(memo: ContentMemo | None, key: str | None) -> ShortcutReport | None:
