@@ -25,7 +25,7 @@ import sqlite3
 import threading
 import time
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import closing
 from functools import cache
 from pathlib import Path
@@ -59,6 +59,43 @@ CREATE TABLE IF NOT EXISTS entries (
 );
 CREATE INDEX IF NOT EXISTS entries_by_use ON entries (used);
 """
+
+
+def _set_up(connection: sqlite3.Connection) -> None:
+    """Put the database in WAL mode (once: the mode is kept in the file) and create the tables if missing.
+
+    The tables are created inside ``BEGIN IMMEDIATE``, which takes the write lock first (waiting for it), so the
+    statements never have to upgrade a read lock: an upgrade is where SQLite answers "database is locked" at once.
+    """
+    if connection.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+        connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=NORMAL")
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        for statement in filter(str.strip, _SCHEMA.split(";")):
+            connection.execute(statement)
+        connection.execute("COMMIT")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+
+
+def _when_unlocked(action: Callable[[], None], patience_s: float = BUSY_TIMEOUT_S) -> None:
+    """Run ``action``, again after a pause while SQLite says the database is locked (up to ``patience_s``).
+
+    Two processes opening a new store at once both switch it to WAL mode; SQLite refuses one of them at once
+    instead of waiting (waiting could deadlock), so the refused one waits here and tries again.
+    """
+    deadline, pause = time.monotonic() + patience_s, 0.01
+    while True:
+        try:
+            action()
+            return
+        except sqlite3.OperationalError as error:
+            if ("locked" not in str(error) and "busy" not in str(error)) or time.monotonic() > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(2 * pause, 0.5)
 
 
 @cache
@@ -96,9 +133,11 @@ class FileStore:
     def _connect(self) -> sqlite3.Connection:
         self.folder.mkdir(parents=True, exist_ok=True)
         connection = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
-        connection.execute("PRAGMA journal_mode=WAL")
-        connection.execute("PRAGMA synchronous=NORMAL")
-        connection.executescript(_SCHEMA)
+        try:
+            _when_unlocked(lambda: _set_up(connection))
+        except BaseException:
+            connection.close()
+            raise
         return connection
 
     def _failed(self, error: Exception) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sqlite3
 import subprocess
 import sys
 import warnings
@@ -240,3 +241,24 @@ def test_shortcut_audit_is_reused_when_its_inputs_are_the_same(monkeypatch: pyte
     assert run_shortcut_probes(dataset, n_bootstrap=20) == computed
     with pytest.raises(AssertionError, match="fitted again"):  # other settings are another audit
         run_shortcut_probes(dataset, n_bootstrap=21)
+
+
+def test_a_store_that_sqlite_reports_locked_while_opening_waits_and_keeps_everything(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two processes creating a store at once both switch it to WAL mode; SQLite refuses one at once ("database is
+    # locked") rather than make it wait. The refused one must wait and retry, not give up on the store.
+    set_up, refusals = filestore._set_up, []
+
+    def refused_twice(connection) -> None:
+        if len(refusals) < 2:
+            refusals.append(1)
+            raise sqlite3.OperationalError("database is locked")
+        set_up(connection)
+
+    monkeypatch.setattr(filestore, "_set_up", refused_twice)
+    store = FileStore(tmp_path / "store")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        store.put_many("kind", "v1", {"key": b"value"})
+    assert len(refusals) == 2 and store.get_many("kind", "v1") == {"key": b"value"}
