@@ -72,6 +72,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=CENTER_FRACTION,
         help=f"share of each side treated as the lungs by the border/centre probes (default {CENTER_FRACTION})",
     )
-    parser.add_argument("--cache-dir", help="datasets cache folder (default: the datasets cache)")
+    parser.add_argument(
+        "--cache-dir",
+        help="datasets cache folder a .zip download is extracted under (default: the datasets cache); nothing is built",
+    )
     add_build_options(parser)
     parser.set_defaults(handler=run)
