@@ -12,7 +12,7 @@ from pathlib import Path
 from ..atomic_files import write_atomically
 from ..errors import UsageError
 from ..plan import BuildOptions, audit
-from .options import add_build_options, build_options
+from .options import add_build_options, add_download_argument, build_options
 
 
 def run(args: argparse.Namespace) -> int:
@@ -39,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "audit", help="check a raw download (folder, parent or .zip) without building; exit 1 when problems"
     )
-    parser.add_argument("path", nargs="?", help="raw download; default $COVID_CT_DATA_DIR, then the default folder")
+    add_download_argument(parser)
     parser.add_argument("--json", metavar="FILE", help="also write the report as JSON to FILE")
     parser.add_argument(
         "--max-files", type=int, default=20, metavar="N", help="files listed per problem in the text summary"

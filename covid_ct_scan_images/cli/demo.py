@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..api import prepare
 from ..synthetic import make_synthetic_download
+from .options import add_cache_dir_option
 from .prepare import print_prepared
 
 
@@ -30,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``demo`` subcommand."""
     parser = subparsers.add_parser("demo", help="build a small SYNTHETIC download and prepare it (nothing to download)")
     parser.add_argument("--output", help="folder for the synthetic download (default: a new temporary folder)")
-    parser.add_argument("--cache-dir", help="datasets cache folder (default: the datasets cache)")
+    add_cache_dir_option(parser)
     parser.add_argument("--negatives", type=int, default=45)
     parser.add_argument("--positives", type=int, default=15)
     parser.add_argument("--seed", type=int, default=0)

@@ -7,13 +7,19 @@ import sys
 
 from ..export import export_dataset
 from ..synthetic import SYNTHETIC_BANNER
-from .options import add_build_options, build_options
+from .options import (
+    add_build_options,
+    add_cache_dir_option,
+    add_download_argument,
+    add_splits_manifest_option,
+    build_options,
+)
 
 
 def add_export_options(parser: argparse.ArgumentParser) -> None:
     """Options shared by ``export`` and ``push`` (which exports a raw download first)."""
-    parser.add_argument("--cache-dir", help="datasets cache folder (default: the datasets cache)")
-    parser.add_argument("--splits-manifest", help="pin the split assignment to a previously published manifest CSV")
+    add_cache_dir_option(parser)
+    add_splits_manifest_option(parser)
     parser.add_argument(
         "--shortcuts-json",
         help="reuse a saved `covid-ct shortcuts` run (JSON) for the card's shortcut table instead of computing it",
@@ -56,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``export`` subcommand."""
     parser = subparsers.add_parser("export", help="write the Hub folder: Parquet shards, dataset card, split manifest")
-    parser.add_argument("path", nargs="?", help="raw download; default $COVID_CT_DATA_DIR, then the default folder")
+    add_download_argument(parser)
     parser.add_argument("out", help="output folder (new or empty)")
     parser.add_argument("--overwrite", action="store_true", help="replace OUT if it holds an earlier export")
     parser.add_argument("--repo-id", help="Hub repository the card's loading example names (NAME/covid_ct_scan_images)")

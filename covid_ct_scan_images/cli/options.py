@@ -1,4 +1,4 @@
-"""The options of every command that reads a raw download (``prepare``, ``audit``, ``shortcuts``, ``export``).
+"""The arguments of the commands that read a raw download (``prepare``, ``audit``, ``shortcuts``, ``export``, ...).
 
 Kept apart from the commands so that the ones that never build (``audit``, ``shortcuts``) do not import datasets.
 """
@@ -18,6 +18,25 @@ def _positive_int(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"{text!r} must be more than 0")
     return value
+
+
+#: Help of ``--cache-dir`` for the commands that build.
+CACHE_DIR_HELP = "datasets cache folder (default: the datasets cache)"
+
+
+def add_download_argument(parser: argparse.ArgumentParser) -> None:
+    """The optional positional ``path`` of the raw download."""
+    parser.add_argument("path", nargs="?", help="raw download; default $COVID_CT_DATA_DIR, then the default folder")
+
+
+def add_cache_dir_option(parser: argparse.ArgumentParser, text: str = CACHE_DIR_HELP) -> None:
+    """``--cache-dir``: where the Arrow cache (and an extracted .zip) goes."""
+    parser.add_argument("--cache-dir", help=text)
+
+
+def add_splits_manifest_option(parser: argparse.ArgumentParser) -> None:
+    """``--splits-manifest``: pin the split assignment to a published manifest."""
+    parser.add_argument("--splits-manifest", help="pin the split assignment to a previously published manifest CSV")
 
 
 def add_build_options(parser: argparse.ArgumentParser) -> None:

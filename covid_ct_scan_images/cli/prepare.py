@@ -7,7 +7,13 @@ import argparse
 from ..api import PreparedDataset, prepare
 from ..layout import CLASS_NAMES
 from ..synthetic import SYNTHETIC_BANNER
-from .options import add_build_options, build_options
+from .options import (
+    add_build_options,
+    add_cache_dir_option,
+    add_download_argument,
+    add_splits_manifest_option,
+    build_options,
+)
 
 
 def split_table(prepared: PreparedDataset) -> str:
@@ -76,15 +82,15 @@ def run(args: argparse.Namespace) -> int:
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``prepare`` subcommand."""
     parser = subparsers.add_parser("prepare", help="build the dataset from the raw download (folder, parent or .zip)")
-    parser.add_argument("path", nargs="?", help="raw download; default $COVID_CT_DATA_DIR, then the default folder")
+    add_download_argument(parser)
     parser.add_argument(
         "--config",
         choices=["default", "full", "resized"],
         default="default",
         help="default: 70/15/15 splits; full: one split with a fold column; resized: default splits, images <= 512 px",
     )
-    parser.add_argument("--cache-dir", help="datasets cache folder (default: the datasets cache)")
-    parser.add_argument("--splits-manifest", help="pin the split assignment to a previously published manifest CSV")
+    add_cache_dir_option(parser)
+    add_splits_manifest_option(parser)
     parser.add_argument(
         "--verify",
         action="store_true",

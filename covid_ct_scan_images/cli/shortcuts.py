@@ -19,7 +19,7 @@ from ..shortcuts import (
     interpretation,
 )
 from ..synthetic import SYNTHETIC_BANNER
-from .options import add_build_options, build_options
+from .options import add_build_options, add_cache_dir_option, add_download_argument, build_options
 
 
 def run(args: argparse.Namespace) -> int:
@@ -49,7 +49,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "shortcuts",
         help="measure how much of the label models that cannot see the lungs predict (metadata, intensity, border)",
     )
-    parser.add_argument("path", nargs="?", help="raw download; default $COVID_CT_DATA_DIR, then the default folder")
+    add_download_argument(parser)
     parser.add_argument("--json", metavar="FILE", help="also write the table, counts and interpretation as JSON")
     parser.add_argument(
         "--n-bootstrap",
@@ -72,9 +72,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=CENTER_FRACTION,
         help=f"share of each side treated as the lungs by the border/centre probes (default {CENTER_FRACTION})",
     )
-    parser.add_argument(
-        "--cache-dir",
-        help="datasets cache folder a .zip download is extracted under (default: the datasets cache); nothing is built",
+    add_cache_dir_option(
+        parser,
+        text="datasets cache folder a .zip download is extracted under (default: the datasets cache); nothing is built",
     )
     add_build_options(parser)
     parser.set_defaults(handler=run)
